@@ -1,0 +1,32 @@
+# The two commands a user runs are `make demo` and `make test`; both install any
+# missing Debian package first (as root), then configure and build.
+PRESET ?= release
+JOBS   ?= $(shell nproc)
+BUILD  := build
+
+.PHONY: deps build demo test test-sanitize bench format clean
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build --preset $(PRESET) -j $(JOBS)
+
+demo: build
+	@$(BUILD)/vigil demo
+
+test: PRESET = $(if $(CI),ci,release)
+test: build
+	@ctest --preset $(PRESET) -j $(JOBS)
+
+test-sanitize: deps
+	@cmake --preset debug >/dev/null
+	@cmake --build --preset debug -j $(JOBS)
+	@ctest --preset debug -j $(JOBS)
+
+format:
+	@find app common detectors stream http remediation tests bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf build build-debug

@@ -1,0 +1,67 @@
+#include <cstdio>
+#include <thread>
+
+#include "app/cli.h"
+#include "app/commands.h"
+#include "app/config_command.h"
+#include "app/signals.h"
+#include "common/log.h"
+#include "http/http_server.h"
+#include "stream/detect_service.h"
+#include "stream/stream_probe.h"
+#include "stream/system_clock.h"
+
+namespace vigil::app {
+
+std::unique_ptr<http::HttpServer> startDetectEndpoints(const std::string& listen,
+                                                       const stream::StreamProbe& probe,
+                                                       const stream::DetectService& service,
+                                                       std::string& error) {
+  return http::HttpServer::start(
+      "detect", listen,
+      [&probe, &service](const http::Request& req) {
+        if (req.method != "GET" && req.method != "HEAD") {
+          return http::Response::text(405, "method not allowed\n");
+        }
+        if (req.path == "/metrics") {
+          return http::Response{200, "text/plain; version=0.0.4; charset=utf-8", probe.scrape(), {}};
+        }
+        if (req.path == "/healthz") return http::Response::text(200, "ok\n");
+        if (req.path == "/readyz") {
+          return service.ready() ? http::Response::text(200, "ready\n")
+                                 : http::Response::text(503, "waiting for a partition assignment\n");
+        }
+        return http::Response::text(404, "not found\n");
+      },
+      error);
+}
+
+int runDetect(int argc, char** argv) {
+  std::string error;
+  const auto args = Args::parse(argc, argv, 2, {"config"}, error);
+  if (!args) {
+    std::fprintf(stderr, "vigil detect: %s\n", error.c_str());
+    return kExitUsage;
+  }
+  auto config = loadForCommand("detect", *args, kKafkaSection | kDetectSection | kDatasetsSection);
+  if (!config) return kExitUsage;
+  installStopSignals();
+
+  std::vector<std::string> names;
+  for (const auto& d : config->datasets) names.push_back(d.name);
+  stream::StreamProbe probe(names);
+  stream::SystemClock clock;
+  stream::DetectService service({config->kafka, config->detect, config->datasets}, clock, probe);
+
+  std::unique_ptr<http::HttpServer> server;
+  if (!config->detect.listen.empty()) {
+    server = startDetectEndpoints(config->detect.listen, probe, service, error);
+    if (!server) {
+      VIGIL_LOG(kError, "detect") << error;
+      return kExitRuntime;
+    }
+  }
+  return service.run(stopRequested());
+}
+
+}  // namespace vigil::app

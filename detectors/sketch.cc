@@ -1,0 +1,213 @@
+#include "detectors/sketch.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <utility>
+#include <vector>
+
+namespace vigil::detectors {
+namespace {
+
+// ln(gamma) = ln((1 + a) / (1 - a)) = 2 atanh(a) = 2 (a + a^3/3 + a^5/5 + ...). The series
+// is a compile-time constant (std::log is not constexpr), so add() needs only one std::log and
+// one multiplication, and there is no static-initialisation order to worry about.
+constexpr double lnGammaSeries(double a) {
+  double sum = 0;
+  double power = a;
+  for (int k = 1; k < 40; k += 2) {
+    sum += power / k;
+    power *= a * a;
+  }
+  return 2 * sum;
+}
+
+constexpr double kA = QuantileSketch::kRelativeAccuracy;
+constexpr double kGamma = (1 + kA) / (1 - kA);
+constexpr double kLnGamma = lnGammaSeries(kA);
+constexpr double kIndexMultiplier = 1 / kLnGamma;
+// valueOf(i) = 2 gamma^i / (gamma + 1) = exp(i ln(gamma)) * kRepresentativeScale.
+constexpr double kRepresentativeScale = 2 / (kGamma + 1);
+
+constexpr int kMaxSpan = static_cast<int>(QuantileSketch::kMaxBuckets);
+// Headroom added when the dense store grows, so a stream that slowly widens its range
+// reallocates O(log span) times instead of once per new bucket.
+constexpr int kMinGrowth = 64;
+
+// Counters saturate rather than wrap: a wrapped bucket would silently move every quantile.
+inline void addSaturating(std::uint32_t& bucket, std::uint64_t n) {
+  constexpr std::uint64_t kMax = std::numeric_limits<std::uint32_t>::max();
+  bucket = static_cast<std::uint32_t>(std::min<std::uint64_t>(kMax, bucket + n));
+}
+
+// [first, last] positions of the non-zero counters; first > last when all are zero.
+std::pair<int, int> nonZeroExtent(const std::vector<std::uint32_t>& b) {
+  const int size = static_cast<int>(b.size());
+  int first = 0;
+  while (first < size && b[first] == 0) ++first;
+  int last = size - 1;
+  while (last >= first && b[last] == 0) --last;
+  return {first, last};
+}
+
+}  // namespace
+
+int QuantileSketch::indexOf(double value) const {
+  return static_cast<int>(std::ceil(std::log(value) * kIndexMultiplier));
+}
+
+double QuantileSketch::valueOf(int index) const {
+  return std::exp(index * kLnGamma) * kRepresentativeScale;
+}
+
+void QuantileSketch::add(double value, std::uint32_t count) {
+  if (count == 0) return;
+  if (!std::isfinite(value)) {
+    rejected_ += count;
+    return;
+  }
+  if (count_ == 0) {
+    min_ = value;
+    max_ = value;
+  } else {
+    min_ = std::min(min_, value);
+    max_ = std::max(max_, value);
+  }
+  count_ += count;
+  if (value < kMinIndexable) {  // also every value <= 0
+    zero_count_ += count;
+    return;
+  }
+  int index = indexOf(value);
+  const int hi = offset_ + static_cast<int>(buckets_.size()) - 1;
+  if (index < offset_ || index > hi) [[unlikely]] {
+    // A full store whose top bucket is in use already collapses everything below it; skip
+    // ensureRange's scan so a stream of tiny outliers stays O(1).
+    const bool full_and_pinned =
+        buckets_.size() == QuantileSketch::kMaxBuckets && buckets_.back() != 0;
+    if (!(index < offset_ && full_and_pinned)) ensureRange(index, index);
+    index = std::max(index, offset_);
+  }
+  addSaturating(buckets_[index - offset_], count);
+}
+
+void QuantileSketch::ensureRange(int lo, int hi) {
+  const int size = static_cast<int>(buckets_.size());
+  const auto [first, last] = nonZeroExtent(buckets_);
+  const bool has_data = first <= last;
+  const int need_lo = has_data ? std::min(lo, offset_ + first) : lo;
+  const int need_hi = has_data ? std::max(hi, offset_ + last) : hi;
+  // 64-bit: the span of two extreme doubles' indices does not fit comfortably in int.
+  const std::int64_t span = std::int64_t{need_hi} - need_lo + 1;
+
+  int new_lo = 0;
+  int new_hi = 0;
+  if (span > kMaxSpan) {
+    // Collapsing lowest store: keep the kMaxBuckets highest indices. The kept range depends
+    // only on the highest index ever seen, so the result does not depend on insertion or
+    // merge order.
+    new_hi = need_hi;
+    new_lo = need_hi - kMaxSpan + 1;
+  } else {
+    const int room = kMaxSpan - static_cast<int>(span);
+    const int growth = std::min(room, std::max(kMinGrowth, static_cast<int>(span) / 2));
+    const bool grow_down = size == 0 || need_lo < offset_;
+    const bool grow_up = size == 0 || need_hi > offset_ + size - 1;
+    const int down = grow_down ? (grow_up ? growth / 2 : growth) : 0;
+    const int up = grow_up ? growth - down : 0;
+    new_lo = need_lo - down;
+    new_hi = need_hi + up;
+  }
+  if (new_lo == offset_ && new_hi == offset_ + size - 1) return;
+
+  std::vector<std::uint32_t> grown(static_cast<std::size_t>(new_hi - new_lo + 1), 0);
+  for (int k = has_data ? first : size; k <= last; ++k) {
+    const int index = std::max(offset_ + k, new_lo);
+    addSaturating(grown[index - new_lo], buckets_[k]);
+  }
+  buckets_ = std::move(grown);
+  offset_ = new_lo;
+}
+
+void QuantileSketch::merge(const QuantileSketch& other) {
+  if (other.count_ == 0) {
+    rejected_ += other.rejected_;
+    return;
+  }
+  // Copy what we read from `other` first: `other` may be *this.
+  const std::uint64_t other_count = other.count_;
+  const std::uint64_t other_zero = other.zero_count_;
+  const std::uint64_t other_rejected = other.rejected_;
+  const auto [first, last] = nonZeroExtent(other.buckets_);
+  if (first <= last) {
+    const int lo = other.offset_ + first;
+    const int hi = other.offset_ + last;
+    const bool full_and_pinned = buckets_.size() == kMaxBuckets && buckets_.back() != 0;
+    const bool covered = lo >= offset_ && hi < offset_ + static_cast<int>(buckets_.size());
+    const bool below_only = hi < offset_ && full_and_pinned;
+    if (!covered && !below_only) ensureRange(lo, hi);
+    if (&other == this) {
+      for (auto& b : buckets_) addSaturating(b, b);
+    } else {
+      for (int k = first; k <= last; ++k) {
+        const int index = std::max(other.offset_ + k, offset_);
+        addSaturating(buckets_[index - offset_], other.buckets_[k]);
+      }
+    }
+  }
+  if (count_ == 0) {
+    min_ = other.min_;
+    max_ = other.max_;
+  } else {
+    min_ = std::min(min_, other.min_);
+    max_ = std::max(max_, other.max_);
+  }
+  count_ += other_count;
+  zero_count_ += other_zero;
+  rejected_ += other_rejected;
+}
+
+void QuantileSketch::clear() {
+  // Keep the store's allocation: a window slot is cleared and refilled every step, and the
+  // next step's values usually land in the same buckets.
+  std::fill(buckets_.begin(), buckets_.end(), 0);
+  zero_count_ = 0;
+  count_ = 0;
+  rejected_ = 0;
+  min_ = 0;
+  max_ = 0;
+}
+
+double QuantileSketch::quantile(double q) const {
+  if (count_ == 0 || std::isnan(q)) return std::numeric_limits<double>::quiet_NaN();
+  q = std::clamp(q, 0.0, 1.0);
+  const auto rank = static_cast<std::uint64_t>(std::floor(q * static_cast<double>(count_ - 1)));
+  if (rank < zero_count_) return 0;
+  // The extreme ranks are the exact min and max, which the sketch keeps.
+  if (rank == 0) return min_;
+  if (rank == count_ - 1) return max_;
+  std::uint64_t seen = zero_count_;
+  for (std::size_t k = 0; k < buckets_.size(); ++k) {
+    seen += buckets_[k];
+    if (seen > rank) {
+      // Every value in the bucket lies in [min, max]; clamping can only reduce the error.
+      return std::clamp(valueOf(offset_ + static_cast<int>(k)), min_, max_);
+    }
+  }
+  return max_;  // only reachable when a saturated counter lost counts
+}
+
+double QuantileSketch::min() const {
+  return count_ == 0 ? std::numeric_limits<double>::quiet_NaN() : min_;
+}
+
+double QuantileSketch::max() const {
+  return count_ == 0 ? std::numeric_limits<double>::quiet_NaN() : max_;
+}
+
+std::size_t QuantileSketch::memoryBytes() const {
+  return sizeof(*this) + buckets_.capacity() * sizeof(std::uint32_t);
+}
+
+}  // namespace vigil::detectors

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace vigil::detectors {
+
+// A mergeable quantile sketch over positive values with a relative-error
+// guarantee (DDSketch, Masson et al., VLDB 2019).
+//
+// Maths: a value v > 0 goes to bucket i = ceil(log_gamma(v)) with
+// gamma = (1 + a) / (1 - a); every value in bucket i lies in (gamma^(i-1), gamma^i],
+// and the bucket's representative 2 gamma^i / (gamma + 1) is within relative
+// error a of all of them. A quantile query walks the buckets to the rank
+// floor(q * (n - 1)) (the "lower" rank convention) and returns the representative
+// clamped to the exact [min, max] (which can only reduce the error), so the answer is
+// within relative error a of the exact value at that rank. Ranks 0 and n - 1 return
+// the exact min and max. With a = kRelativeAccuracy = 0.5 % the guarantee is well
+// inside the 1 % budget; the index is computed as ceil(ln(v) / ln(gamma)) in double
+// precision, so values within a few ulps of a bucket boundary may land in the
+// neighbouring bucket and see a + 1e-15 instead of a.
+//
+// Values <= 0 (and denormals below kMinIndexable) are counted in a zero bucket
+// and reported as 0. NaN and infinities are ignored and counted in rejected().
+// Merging adds bucket counts: the merged sketch answers exactly as a sketch fed
+// both streams, so sub-windows and partitions merge without loss.
+//
+// Memory: one 32-bit counter per bucket between the smallest and largest index
+// seen, plus growth headroom (dense, offset by the lowest index). A span from 1 µs to 1 h needs
+// about 2,200 buckets; to bound memory on absurd inputs the span is capped at kMaxBuckets by
+// collapsing the lowest buckets into the lowest kept one, which only affects quantiles that fall in
+// the collapsed tail (documented behaviour of DDSketch's collapsing store): they are overestimated,
+// never beyond the lowest kept bucket. The kept range depends only on the highest index seen, so
+// merging stays order-independent even after collapsing. A counter saturates at 2^32 - 1 rather
+// than wrapping (over four billion values within 1 % of each other).
+//
+// Cost: add() is one std::log and one increment; the store reallocates only when a
+// value falls outside the current range (with headroom, so O(log span) times), and
+// clear() keeps the allocation, so a recycled window slot does not allocate.
+// quantile() and merge() are linear in the number of buckets.
+//
+// Not thread-safe; owned by one window slot.
+class QuantileSketch {
+ public:
+  static constexpr double kRelativeAccuracy = 0.005;
+  static constexpr std::size_t kMaxBuckets = 4096;
+  static constexpr double kMinIndexable = 1e-9;
+
+  QuantileSketch() = default;
+
+  void add(double value, std::uint32_t count = 1);
+  void merge(const QuantileSketch& other);
+  void clear();
+
+  // q in [0, 1]. Returns NaN when empty.
+  double quantile(double q) const;
+
+  std::uint64_t count() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  std::uint64_t rejected() const { return rejected_; }
+  double min() const;  // exact; NaN when empty
+  double max() const;  // exact; NaN when empty
+
+  std::size_t memoryBytes() const;
+
+ private:
+  int indexOf(double value) const;
+  double valueOf(int index) const;
+  // Grows (or collapses) the store so that indices [lo, hi] have a counter, or, when the
+  // span would exceed kMaxBuckets, so that indices below the kept range map to buckets_[0].
+  void ensureRange(int lo, int hi);
+
+  std::vector<std::uint32_t> buckets_;  // buckets_[k] counts index offset_ + k
+  int offset_ = 0;
+  std::uint64_t zero_count_ = 0;
+  std::uint64_t count_ = 0;
+  std::uint64_t rejected_ = 0;
+  double min_ = 0;
+  double max_ = 0;
+};
+
+}  // namespace vigil::detectors

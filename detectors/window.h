@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "detectors/time.h"
+
+namespace vigil::detectors {
+
+// A sliding window as a ring of sub-windows, one per `step`, aligned to the
+// Unix epoch. The window ending at step end E covers [E - window, E): the
+// sub-windows whose start s satisfies E - window <= s < E.
+//
+// The ring keeps `window / step + lookahead` slots so that records up to
+// `lookahead` steps ahead of the oldest window still being evaluated can be
+// placed without evicting a sub-window that window still needs. A slot is
+// reused by a newer step in O(1): the older step it held has expired.
+//
+// `Stat` is any default-constructible type with `clear()`. Not thread-safe;
+// owned by one series of one partition.
+template <class Stat>
+class WindowRing {
+ public:
+  WindowRing(Duration window, Duration step, std::size_t lookahead = 2);
+
+  // The sub-window that holds time `t`, recycling an expired slot if needed.
+  // nullptr when `t` belongs to a step older than the one that slot now holds
+  // (the record is too late for this ring).
+  Stat* slotFor(Timestamp t);
+
+  // Calls f(step_start, const Stat&) for every live sub-window inside the window
+  // that ends at `window_end` (a step boundary), oldest first.
+  template <class F>
+  void forEachInWindow(Timestamp window_end, F&& f) const;
+
+  // The start of the newest step placed so far; Timestamp::min() when empty.
+  Timestamp newestStep() const { return newest_; }
+  bool empty() const { return newest_ == Timestamp::min(); }
+
+  Duration window() const { return window_; }
+  Duration step() const { return step_; }
+  std::size_t capacity() const { return slots_.size(); }
+
+ private:
+  struct Slot {
+    Timestamp start = Timestamp::min();
+    Stat stat{};
+  };
+  std::size_t indexOf(Timestamp step_start) const;
+
+  Duration window_;
+  Duration step_;
+  std::vector<Slot> slots_;
+  Timestamp newest_ = Timestamp::min();
+};
+
+}  // namespace vigil::detectors
+
+#include "detectors/window_inl.h"

@@ -1,0 +1,66 @@
+#pragma once
+
+// Member definitions of WindowRing; included at the end of detectors/window.h.
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <utility>
+
+#include "detectors/time.h"
+#include "detectors/window.h"
+
+namespace vigil::detectors {
+
+template <class Stat>
+WindowRing<Stat>::WindowRing(Duration window, Duration step, std::size_t lookahead)
+    : window_(window), step_(step) {
+  if (step.count() <= 0 || window.count() <= 0) {
+    throw std::invalid_argument("WindowRing: window and step must be positive");
+  }
+  // ceil, so that a window that is not a multiple of the step still has a slot for every step
+  // that overlaps it.
+  const auto steps = static_cast<std::size_t>((window.count() + step.count() - 1) / step.count());
+  slots_.resize(steps + lookahead);
+}
+
+template <class Stat>
+std::size_t WindowRing<Stat>::indexOf(Timestamp step_start) const {
+  // Floor modulo, so steps before 1970 (negative step numbers) map into the ring as well.
+  const std::int64_t n = toMillis(step_start) / step_.count();
+  const auto cap = static_cast<std::int64_t>(slots_.size());
+  std::int64_t i = n % cap;
+  if (i < 0) i += cap;
+  return static_cast<std::size_t>(i);
+}
+
+template <class Stat>
+Stat* WindowRing<Stat>::slotFor(Timestamp t) {
+  const Timestamp s = alignDown(t, step_);
+  Slot& slot = slots_[indexOf(s)];
+  if (slot.start > s) return nullptr;  // the slot already moved on to a newer step
+  if (slot.start < s) {
+    // Empty (Timestamp::min()) or an older step at least `capacity` steps back: that step is
+    // outside every window the lookahead protects, so its statistics can go.
+    slot.stat.clear();
+    slot.start = s;
+  }
+  if (s > newest_) newest_ = s;
+  return &slot.stat;
+}
+
+template <class Stat>
+template <class F>
+void WindowRing<Stat>::forEachInWindow(Timestamp window_end, F&& f) const {
+  // The first step start at or after window_end - window; for a window that is not a multiple
+  // of the step, the step straddling the lower edge is left out (its start is before it).
+  const Timestamp lower = window_end - window_;
+  Timestamp s = alignDown(lower, step_);
+  if (s < lower) s += step_;
+  for (; s < window_end; s += step_) {
+    const Slot& slot = slots_[indexOf(s)];
+    if (slot.start == s) f(s, std::as_const(slot.stat));
+  }
+}
+
+}  // namespace vigil::detectors

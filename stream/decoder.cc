@@ -1,0 +1,530 @@
+#include "stream/decoder.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <tuple>
+#include <utility>
+
+namespace vigil::stream {
+namespace {
+
+namespace od = simdjson::ondemand;
+using detectors::Timestamp;
+
+// Containers nested deeper than this make the record invalid. On-demand skips values by counting
+// brackets and enforces no depth itself, so the decoder walks skipped containers and counts.
+constexpr std::size_t kMaxDepth = 64;
+
+// Event times outside [1970, 9999] are producer bugs (a zero, a unit mix-up), not data.
+constexpr Timestamp kMinEventTime{};
+constexpr Timestamp kEndEventTime{
+    std::chrono::sys_days{std::chrono::year{10000} / std::chrono::January / 1}};
+
+// Epoch numbers at or beyond this many milliseconds do not fit the int64 clock.
+constexpr double kMaxEpochMillis = 9.0e18;
+
+constexpr bool isJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// On-demand raw tokens run up to the next structural character, so they carry trailing spaces.
+std::string_view trimTrailingSpace(std::string_view token) {
+  while (!token.empty() && isJsonSpace(token.back())) token.remove_suffix(1);
+  return token;
+}
+
+constexpr bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+// RFC 8259 number grammar. simdjson reports "1e400" and "12x" alike as NUMBER_ERROR; this tells a
+// well-formed number that overflows a double from malformed JSON.
+bool isJsonNumber(std::string_view s) {
+  std::size_t i = 0;
+  const auto digitsFrom = [&](std::size_t from) {
+    while (i < s.size() && isDigit(s[i])) ++i;
+    return i > from;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (!digitsFrom(i)) {
+    return false;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digitsFrom(i)) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digitsFrom(i)) return false;
+  }
+  return i == s.size();
+}
+
+// Stage 1 has already checked that strings are closed, valid UTF-8 and free of control
+// characters; the strings we do not read are not unescaped (that would copy every one of them).
+bool isValidScalarToken(od::json_type type, std::string_view token) {
+  switch (type) {
+    case od::json_type::string:
+      return true;
+    case od::json_type::number:
+      return isJsonNumber(token);
+    case od::json_type::boolean:
+      return token == "true" || token == "false";
+    case od::json_type::null:
+      return token == "null";
+    case od::json_type::object:
+    case od::json_type::array:
+      break;
+  }
+  return false;
+}
+
+bool skipValue(od::value& value, std::size_t depth) noexcept;
+
+// Walks a container we do not need so that missing commas and colons, unbalanced brackets and
+// excessive nesting are caught, which on-demand's bracket-counting skip would let through.
+bool skipObject(od::value& value, std::size_t depth) noexcept {
+  if (depth > kMaxDepth) return false;
+  od::object object;
+  if (value.get_object().get(object)) return false;
+  for (auto field_result : object) {
+    if (field_result.error()) return false;
+    od::field&& field = std::move(field_result).value_unsafe();
+    if (!skipValue(field.value(), depth + 1)) return false;
+  }
+  return true;
+}
+
+bool skipArray(od::value& value, std::size_t depth) noexcept {
+  if (depth > kMaxDepth) return false;
+  od::array array;
+  if (value.get_array().get(array)) return false;
+  for (auto element_result : array) {
+    if (element_result.error()) return false;
+    od::value element = element_result.value_unsafe();
+    if (!skipValue(element, depth + 1)) return false;
+  }
+  return true;
+}
+
+// `depth` is the nesting level of `value`: 1 is the record itself.
+bool skipValue(od::value& value, std::size_t depth) noexcept {
+  od::json_type type;
+  if (value.type().get(type)) return false;
+  switch (type) {
+    case od::json_type::object:
+      return skipObject(value, depth);
+    case od::json_type::array:
+      return skipArray(value, depth);
+    default:
+      return isValidScalarToken(type, trimTrailingSpace(value.raw_json_token()));
+  }
+}
+
+// A wanted top-level field as read from the record, before the plan gives it a meaning.
+struct FieldValue {
+  enum class Kind { kAbsent, kNull, kString, kNumber, kOther };
+  Kind kind = Kind::kAbsent;
+  std::string_view text;  // unescaped string, or the number's JSON text
+  double number = 0;      // +-infinity for well-formed numbers beyond double range
+};
+
+// Reads a value the plan names. Returns false when it is malformed JSON.
+bool readValue(od::value& value, FieldValue& out) noexcept {
+  od::json_type type;
+  if (value.type().get(type)) return false;
+  switch (type) {
+    case od::json_type::string:
+      out.kind = FieldValue::Kind::kString;
+      return !value.get_string().get(out.text);
+    case od::json_type::number:
+      out.kind = FieldValue::Kind::kNumber;
+      // Take the text before get_double() consumes the value.
+      out.text = trimTrailingSpace(value.raw_json_token());
+      if (value.get_double().get(out.number)) {
+        if (!isJsonNumber(out.text)) return false;
+        out.number = out.text.front() == '-' ? -std::numeric_limits<double>::infinity()
+                                             : std::numeric_limits<double>::infinity();
+      }
+      return true;
+    case od::json_type::null:
+      out.kind = FieldValue::Kind::kNull;
+      return trimTrailingSpace(value.raw_json_token()) == "null";
+    case od::json_type::boolean:
+    case od::json_type::object:
+    case od::json_type::array:
+      out.kind = FieldValue::Kind::kOther;
+      return skipValue(value, 2);
+  }
+  return false;
+}
+
+// Keys are compared unescaped. Almost no key has an escape, so the raw bytes are used unless a
+// backslash comes before the closing quote; only then is the key unescaped (into the parser's
+// string buffer).
+bool readKey(od::field& field, std::string_view& key) noexcept {
+  const char* const begin = field.key().raw();
+  const char* end = begin;
+  // Stage 1 guarantees the key's closing quote exists, so the scan stays inside the buffer.
+  while (*end != '"' && *end != '\\') ++end;
+  if (*end == '"') {
+    key = std::string_view(begin, static_cast<std::size_t>(end - begin));
+    return true;
+  }
+  return !field.unescaped_key().get(key);
+}
+
+// A field name the plan may ask for, taken once per record so that testing a key is a length check
+// and a memcmp.
+class WantedKey {
+ public:
+  explicit WantedKey(const std::optional<std::string>& name)
+      : name_(name.has_value() ? std::string_view(*name) : std::string_view()),
+        wanted_(name.has_value()) {}
+  bool matches(std::string_view key) const { return wanted_ && key == name_; }
+
+ private:
+  std::string_view name_;
+  bool wanted_;
+};
+
+std::optional<InvalidReason> fromParseError(simdjson::error_code error) {
+  switch (error) {
+    case simdjson::UTF8_ERROR:
+      return InvalidReason::kInvalidUtf8;
+    case simdjson::CAPACITY:
+    case simdjson::MEMALLOC:
+      return InvalidReason::kTooLarge;
+    default:
+      return InvalidReason::kInvalidJson;  // includes EMPTY: a value of only whitespace
+  }
+}
+
+// Reads `count` ASCII digits at `pos`.
+bool readDigits(std::string_view s, std::size_t pos, std::size_t count, int& out) {
+  if (pos + count > s.size()) return false;
+  int value = 0;
+  for (std::size_t i = pos; i < pos + count; ++i) {
+    if (!isDigit(s[i])) return false;
+    value = value * 10 + (s[i] - '0');
+  }
+  out = value;
+  return true;
+}
+
+}  // namespace
+
+std::string_view reasonName(InvalidReason reason) {
+  switch (reason) {
+    case InvalidReason::kEmpty:
+      return "empty";
+    case InvalidReason::kTooLarge:
+      return "too_large";
+    case InvalidReason::kInvalidUtf8:
+      return "invalid_utf8";
+    case InvalidReason::kInvalidJson:
+      return "invalid_json";
+    case InvalidReason::kNotObject:
+      return "not_object";
+    case InvalidReason::kMissingSeriesKey:
+      return "missing_series_key";
+    case InvalidReason::kMissingEventTime:
+      return "missing_event_time";
+    case InvalidReason::kBadEventTime:
+      return "bad_event_time";
+    case InvalidReason::kWrongType:
+      return "wrong_type";
+    case InvalidReason::kLate:
+      return "late";
+    case InvalidReason::kSeriesCap:
+      return "series_cap";
+  }
+  return "unknown";
+}
+
+DecodePlan DecodePlan::fromSpec(const detectors::DatasetSpec& spec) {
+  DecodePlan plan;
+  plan.dataset = spec.name;
+  plan.series_key = spec.series_key;
+  plan.event_time = spec.event_time;
+  if (spec.latency.has_value()) {
+    plan.latency_field = spec.latency->field;
+    plan.derived_latency = !spec.latency->field.has_value();
+    plan.latency_scale = detectors::secondsPer(spec.latency->unit);
+  }
+  plan.max_record_bytes = spec.max_record_bytes;
+  return plan;
+}
+
+// Owns the per-worker parsing state: a padded copy of the current record (simdjson reads up to
+// SIMDJSON_PADDING bytes past the end, which a Kafka buffer does not allow) and the on-demand
+// parser, whose string buffer holds unescaped strings. Both are sized once for max_record_bytes so
+// the steady state allocates nothing; the views in an Observation point into them.
+struct Decoder::Impl {
+  explicit Impl(std::uint64_t max_record_bytes) : parser_(max_record_bytes) {
+    // A failure here is retried by iterate(), which then reports CAPACITY or MEMALLOC.
+    std::ignore = parser_.allocate(max_record_bytes, kMaxDepth);
+  }
+
+  std::optional<InvalidReason> decode(const DecodePlan& plan, std::string_view value,
+                                      Timestamp kafka_timestamp, detectors::Observation& out,
+                                      DecodeNotes& notes) noexcept;
+
+ private:
+  bool reserve(std::uint64_t max_record_bytes) noexcept;
+  std::optional<InvalidReason> checkNotObject(od::document& doc, od::json_type type,
+                                              std::size_t size) noexcept;
+
+  std::unique_ptr<char[]> buffer_;  // NOLINT(modernize-avoid-c-arrays): raw, padded bytes
+  std::size_t buffer_capacity_ = 0;
+  od::parser parser_;
+};
+
+bool Decoder::Impl::reserve(std::uint64_t max_record_bytes) noexcept {
+  const std::size_t wanted =
+      static_cast<std::size_t>(max_record_bytes) + simdjson::SIMDJSON_PADDING;
+  if (buffer_capacity_ >= wanted) return true;
+  // Sized for the largest accepted record at once, so this happens at most once per plan.
+  // Zeroed once so that no read of the padding ever touches uninitialised memory.
+  buffer_.reset(new (std::nothrow) char[wanted]());
+  buffer_capacity_ = buffer_ ? wanted : 0;
+  return buffer_ != nullptr;
+}
+
+// A document that is not an object is kNotObject only when it is valid JSON.
+std::optional<InvalidReason> Decoder::Impl::checkNotObject(od::document& doc, od::json_type type,
+                                                           std::size_t size) noexcept {
+  if (type == od::json_type::array) {
+    od::array array;
+    if (doc.get_array().get(array)) return InvalidReason::kInvalidJson;
+    for (auto element_result : array) {
+      if (element_result.error()) return InvalidReason::kInvalidJson;
+      od::value element = element_result.value_unsafe();
+      if (!skipValue(element, 2)) return InvalidReason::kInvalidJson;
+    }
+    const char* trailing = nullptr;
+    if (doc.current_location().get(trailing) != simdjson::OUT_OF_BOUNDS) {
+      return InvalidReason::kInvalidJson;
+    }
+    return InvalidReason::kNotObject;
+  }
+  // A scalar document is one token that runs to the end of the input.
+  std::string_view token;
+  if (doc.raw_json_token().get(token)) return InvalidReason::kInvalidJson;
+  if (token.data() + token.size() != buffer_.get() + size) return InvalidReason::kInvalidJson;
+  if (!isValidScalarToken(type, trimTrailingSpace(token))) return InvalidReason::kInvalidJson;
+  return InvalidReason::kNotObject;
+}
+
+std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::string_view value,
+                                                   Timestamp kafka_timestamp,
+                                                   detectors::Observation& out,
+                                                   DecodeNotes& notes) noexcept {
+  notes = DecodeNotes{};
+  if (value.empty()) return InvalidReason::kEmpty;
+  if (value.size() > plan.max_record_bytes) return InvalidReason::kTooLarge;
+  if (!simdjson::validate_utf8(value.data(), value.size())) return InvalidReason::kInvalidUtf8;
+  if (!reserve(plan.max_record_bytes)) return InvalidReason::kTooLarge;
+
+  // The padding after the value may hold bytes of an earlier, longer record: simdjson reads but
+  // never trusts padding, so it is not cleared per record.
+  std::memcpy(buffer_.get(), value.data(), value.size());
+
+  od::document doc;
+  if (auto error = parser_.iterate(buffer_.get(), value.size(), buffer_capacity_).get(doc)) {
+    return fromParseError(error);
+  }
+  od::json_type type;
+  if (doc.type().get(type)) return InvalidReason::kInvalidJson;
+  if (type != od::json_type::object) return checkNotObject(doc, type, value.size());
+
+  od::object object;
+  if (doc.get_object().get(object)) return InvalidReason::kInvalidJson;
+
+  // One pass over the top-level fields; a repeated key overwrites, so the last one wins.
+  const WantedKey series_key(plan.series_key);
+  const WantedKey event_time_key(plan.event_time);
+  const WantedKey latency_key(plan.latency_field);
+  FieldValue series;
+  FieldValue event_time;
+  FieldValue latency;
+  for (auto field_result : object) {
+    // Used in place: copying the field out of its result costs a store-forwarding stall per key.
+    if (field_result.error()) return InvalidReason::kInvalidJson;
+    od::field&& field = std::move(field_result).value_unsafe();
+    std::string_view key;
+    if (!readKey(field, key)) return InvalidReason::kInvalidJson;
+
+    const bool is_series = series_key.matches(key);
+    const bool is_event_time = event_time_key.matches(key);
+    const bool is_latency = latency_key.matches(key);
+    if (!is_series && !is_event_time && !is_latency) {
+      if (!skipValue(field.value(), 2)) return InvalidReason::kInvalidJson;
+      continue;
+    }
+    // A value is read once even if the plan names its key for several roles.
+    FieldValue read;
+    if (!readValue(field.value(), read)) return InvalidReason::kInvalidJson;
+    if (is_series) series = read;
+    if (is_event_time) event_time = read;
+    if (is_latency) latency = read;
+  }
+  // The object closed; anything after it ("{...} x", "{...}{...}") is trailing content.
+  const char* trailing = nullptr;
+  if (doc.current_location().get(trailing) != simdjson::OUT_OF_BOUNDS) {
+    return InvalidReason::kInvalidJson;
+  }
+
+  std::string_view series_name = plan.dataset;
+  if (plan.series_key.has_value()) {
+    if (series.kind != FieldValue::Kind::kString && series.kind != FieldValue::Kind::kNumber) {
+      return InvalidReason::kMissingSeriesKey;
+    }
+    series_name = series.text;
+  }
+
+  Timestamp when = kafka_timestamp;
+  if (plan.event_time.has_value()) {
+    std::optional<Timestamp> parsed;
+    switch (event_time.kind) {
+      case FieldValue::Kind::kAbsent:
+      case FieldValue::Kind::kNull:
+        return InvalidReason::kMissingEventTime;
+      case FieldValue::Kind::kString:
+        parsed = parseRfc3339(event_time.text);
+        break;
+      case FieldValue::Kind::kNumber:
+        parsed = fromEpochNumber(event_time.number);
+        break;
+      case FieldValue::Kind::kOther:
+        break;
+    }
+    if (!parsed.has_value() || *parsed < kMinEventTime || *parsed >= kEndEventTime) {
+      return InvalidReason::kBadEventTime;
+    }
+    when = *parsed;
+  }
+
+  std::optional<double> latency_seconds;
+  if (plan.latency_field.has_value()) {
+    switch (latency.kind) {
+      case FieldValue::Kind::kAbsent:
+      case FieldValue::Kind::kNull:
+        break;
+      case FieldValue::Kind::kNumber:
+        if (std::isfinite(latency.number) && latency.number >= 0) {
+          latency_seconds = latency.number * plan.latency_scale;
+        } else {
+          notes.latency_wrong_type = true;
+        }
+        break;
+      case FieldValue::Kind::kString:
+      case FieldValue::Kind::kOther:
+        notes.latency_wrong_type = true;
+        break;
+    }
+  } else if (plan.derived_latency) {
+    // Producer and broker clocks disagree a little; a negative latency means "no delay".
+    latency_seconds = std::max(0.0, detectors::toSeconds(kafka_timestamp - when));
+  }
+
+  out.series = series_name;
+  out.event_time = when;
+  out.latency_seconds = latency_seconds;
+  return std::nullopt;
+}
+
+Decoder::Decoder(DecodePlan plan)
+    : plan_(std::move(plan)), impl_(std::make_unique<Impl>(plan_.max_record_bytes)) {}
+
+Decoder::~Decoder() = default;
+Decoder::Decoder(Decoder&&) noexcept = default;
+Decoder& Decoder::operator=(Decoder&&) noexcept = default;
+
+std::optional<InvalidReason> Decoder::decode(std::string_view value,
+                                             detectors::Timestamp kafka_timestamp,
+                                             detectors::Observation& out, DecodeNotes& notes) {
+  // Impl::decode uses only error codes; this boundary keeps a surprise from unwinding into the
+  // consumer loop. A moved-from Decoder has no Impl.
+  try {
+    if (!impl_) return InvalidReason::kInvalidJson;
+    return impl_->decode(plan_, value, kafka_timestamp, out, notes);
+  } catch (...) {
+    return InvalidReason::kInvalidJson;
+  }
+}
+
+std::optional<detectors::Timestamp> parseRfc3339(std::string_view text) {
+  // YYYY-MM-DDTHH:MM:SS is fixed width; the fraction and the offset follow.
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (text.size() < 20 || !readDigits(text, 0, 4, year) || text[4] != '-' ||
+      !readDigits(text, 5, 2, month) || text[7] != '-' || !readDigits(text, 8, 2, day)) {
+    return std::nullopt;
+  }
+  if (text[10] != 'T' && text[10] != 't' && text[10] != ' ') return std::nullopt;
+  if (!readDigits(text, 11, 2, hour) || text[13] != ':' || !readDigits(text, 14, 2, minute) ||
+      text[16] != ':' || !readDigits(text, 17, 2, second)) {
+    return std::nullopt;
+  }
+  std::size_t pos = 19;
+
+  int millis = 0;
+  if (text[pos] == '.') {
+    const std::size_t first = ++pos;
+    while (pos < text.size() && isDigit(text[pos])) {
+      // Digits past the third are below the clock's resolution: truncated, but still validated.
+      if (pos - first < 3) millis = millis * 10 + (text[pos] - '0');
+      ++pos;
+    }
+    const std::size_t digits = pos - first;
+    if (digits == 0) return std::nullopt;
+    for (std::size_t i = digits; i < 3; ++i) millis *= 10;
+  }
+
+  if (pos >= text.size()) return std::nullopt;
+  int offset_minutes = 0;
+  if (text[pos] == 'Z' || text[pos] == 'z') {
+    ++pos;
+  } else if (text[pos] == '+' || text[pos] == '-') {
+    const int sign = text[pos] == '-' ? -1 : 1;
+    int offset_hour = 0, offset_minute = 0;
+    if (!readDigits(text, pos + 1, 2, offset_hour) || pos + 3 >= text.size() ||
+        text[pos + 3] != ':' || !readDigits(text, pos + 4, 2, offset_minute) || offset_hour > 23 ||
+        offset_minute > 59) {
+      return std::nullopt;
+    }
+    offset_minutes = sign * (offset_hour * 60 + offset_minute);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != text.size()) return std::nullopt;
+
+  const std::chrono::year_month_day date{std::chrono::year{year},
+                                         std::chrono::month{static_cast<unsigned>(month)},
+                                         std::chrono::day{static_cast<unsigned>(day)}};
+  if (!date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  // A leap second is folded into the second before it: the clock has no 60.
+  if (second == 60) second = 59;
+
+  return Timestamp{std::chrono::sys_days{date}} + std::chrono::hours{hour} +
+         std::chrono::minutes{minute} + std::chrono::seconds{second} +
+         std::chrono::milliseconds{millis} - std::chrono::minutes{offset_minutes};
+}
+
+std::optional<detectors::Timestamp> fromEpochNumber(double value) {
+  if (!std::isfinite(value)) return std::nullopt;
+  // 1e11 seconds is year 5138 and 1e11 milliseconds is 1973: no plausible value is ambiguous.
+  const double millis = std::fabs(value) < 1e11 ? value * 1000.0 : value;
+  if (std::fabs(millis) >= kMaxEpochMillis) return std::nullopt;
+  // Round, not truncate: 1736951520.123 * 1000 is 1736951520122.9999 in binary.
+  return detectors::timestampFromMillis(std::llround(millis));
+}
+
+}  // namespace vigil::stream

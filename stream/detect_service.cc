@@ -1,0 +1,273 @@
+#include "stream/detect_service.h"
+
+#include <tbb/parallel_for_each.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <exception>
+
+#include "common/log.h"
+#include "stream/event_sink.h"
+#include "stream/stream_probe.h"
+
+namespace vigil::stream {
+namespace {
+
+using detectors::Duration;
+using detectors::FailureEvent;
+using detectors::Timestamp;
+
+constexpr std::string_view kLog = "stream";
+constexpr std::size_t kPollBatch = 10000;
+constexpr Duration kPollTimeout{100};
+constexpr std::size_t kMaxQueuedPerPartition = 50000;
+constexpr int kMaxRoundIterations = 10000;
+constexpr Duration kShutdownFlush = std::chrono::seconds(30);
+constexpr Duration kRevokeFlush = std::chrono::seconds(10);
+
+std::string describe(const TopicPartition& tp) {
+  return tp.topic + "[" + std::to_string(tp.partition) + "]";
+}
+
+}  // namespace
+
+DetectService::DetectService(Options options, const detectors::Clock& clock, StreamProbe& probe)
+    : options_(std::move(options)), clock_(clock), probe_(probe) {
+  for (std::size_t d = 0; d < options_.datasets.size(); ++d) {
+    const auto& spec = options_.datasets[d];
+    datasets_.push_back(DatasetState{detectors::DatasetDetector(spec), Timestamp::min(),
+                                     options_.detect.idle_timeout.value_or(2 * spec.step)});
+    datasets_by_topic_[spec.topic].push_back(d);
+  }
+  threads_ = options_.detect.threads;
+}
+
+DetectService::~DetectService() = default;
+
+int DetectService::run(const std::atomic<bool>& stop) {
+  std::string error;
+  std::vector<std::string> topics;
+  for (const auto& [topic, _] : datasets_by_topic_) topics.push_back(topic);
+  sink_ = EventSink::create(options_.kafka, options_.detect.failures_topic, error);
+  if (!sink_) {
+    VIGIL_LOG(kError, kLog) << error;
+    return 1;
+  }
+  source_ = KafkaSource::create({options_.kafka, options_.detect.group_id, topics}, *this, error);
+  if (!source_) {
+    VIGIL_LOG(kError, kLog) << error;
+    return 1;
+  }
+  VIGIL_LOG(kInfo, kLog) << "consuming " << topics.size() << " topic(s) in group "
+                         << options_.detect.group_id << ", failures to "
+                         << options_.detect.failures_topic;
+
+  tbb::task_arena arena(threads_ == 0 ? tbb::task_arena::automatic : static_cast<int>(threads_));
+  std::vector<Message> batch;
+  batch.reserve(kPollBatch);
+  try {
+    while (!stop.load(std::memory_order_relaxed)) {
+      batch.clear();
+      source_->poll(batch, kPollBatch, kPollTimeout);
+      arena.execute([&] { round(batch); });
+      sink_->poll();
+      commitAcknowledged(false);
+      flushCounters();
+    }
+  } catch (const std::exception& e) {
+    VIGIL_LOG(kError, kLog) << "detection loop failed: " << e.what();
+    return 1;
+  }
+
+  VIGIL_LOG(kInfo, kLog) << "shutting down: delivering " << sink_->inFlight() << " event(s)";
+  if (!sink_->flush(kShutdownFlush)) {
+    VIGIL_LOG(kWarn, kLog) << sink_->inFlight()
+                           << " event(s) not acknowledged; their input stays uncommitted";
+  }
+  commitAcknowledged(true);
+  source_->close();
+  flushCounters();
+  return 0;
+}
+
+void DetectService::round(std::vector<Message>& batch) {
+  const Timestamp now = clock_.now();
+  for (Message& m : batch) {
+    TopicPartition tp{std::string(m.record().topic), m.record().partition};
+    auto it = workers_.find(tp);
+    if (it == workers_.end()) continue;  // revoked meanwhile: the new owner reads it
+    last_activity_[tp] = now;
+    it->second->enqueue(std::move(m));
+  }
+
+  std::vector<FailureEvent> events;
+  for (int i = 0; i < kMaxRoundIterations; ++i) {
+    processQueued();
+    const bool advanced = advanceDatasets(events);
+    const bool holding = std::any_of(workers_.begin(), workers_.end(),
+                                     [](const auto& w) { return w.second->hasWork(); });
+    if (!holding || !advanced) break;
+  }
+  emit(events);
+  for (auto& [tp, worker] : workers_) worker->tag(sink_->nextSequence());
+  updateResumePause();
+}
+
+void DetectService::processQueued() {
+  std::vector<LaneLimits> limits(datasets_.size());
+  for (std::size_t d = 0; d < datasets_.size(); ++d) {
+    const auto& spec = datasets_[d].detector.spec();
+    if (const auto next = datasets_[d].detector.nextStepEnd()) {
+      limits[d].accept_before = *next + spec.step * detectors::SeriesStore::lookaheadSteps(spec);
+    }
+    limits[d].watermark = datasets_[d].watermark;
+  }
+  std::vector<PartitionWorker*> busy;
+  for (auto& [tp, worker] : workers_) {
+    if (worker->hasWork()) busy.push_back(worker.get());
+  }
+  tbb::parallel_for_each(busy.begin(), busy.end(),
+                         [&](PartitionWorker* worker) { worker->process(limits); });
+}
+
+bool DetectService::advanceDatasets(std::vector<FailureEvent>& events) {
+  const Timestamp now = clock_.now();
+  bool advanced = false;
+  for (std::size_t d = 0; d < datasets_.size(); ++d) {
+    DatasetState& state = datasets_[d];
+    std::vector<const detectors::SeriesStore*> stores;
+    Timestamp active_min = Timestamp::max();
+    bool seen_data = false;
+    bool waiting = false;
+    for (auto& [tp, worker] : workers_) {
+      const bool silent = now - last_activity_[tp] >= state.idle_timeout && !worker->hasWork();
+      for (const auto& lane : worker->lanes()) {
+        if (lane.dataset != d) continue;
+        stores.push_back(&lane.store);
+        const bool has_data = lane.newest != Timestamp::min();
+        seen_data |= has_data;
+        if (silent) continue;
+        // A partition that has placed nothing yet may deliver records older
+        // than anything seen: wait for it until it has been silent long enough.
+        if (!has_data) waiting = true;
+        if (has_data) active_min = std::min(active_min, lane.newest);
+      }
+    }
+    if (!seen_data || waiting) continue;
+    // All partitions silent: event time follows the clock, so a stopped topic is still judged.
+    const Timestamp candidate = active_min != Timestamp::max() ? active_min : now;
+    state.watermark = std::max(state.watermark, candidate);
+    probe_.setWatermarkLag(d, detectors::toSeconds(now - state.watermark));
+
+    const auto before = state.detector.nextStepEnd();
+    state.detector.advanceTo(state.watermark, stores, events);
+    if (state.detector.nextStepEnd() != before) advanced = true;
+    probe_.setSeriesTracked(d, state.detector.trackedSeries());
+  }
+  return advanced;
+}
+
+void DetectService::emit(std::vector<FailureEvent>& events) {
+  std::stable_sort(events.begin(), events.end(), detectors::eventOrderLess);
+  for (const FailureEvent& e : events) {
+    sink_->produce(e.key(), e.toJson());
+    for (std::size_t d = 0; d < datasets_.size(); ++d) {
+      if (datasets_[d].detector.spec().name == e.dataset) probe_.addEvent(d, e.failure_type, e.status);
+    }
+    VIGIL_LOG(kInfo, "detectors") << detectors::statusName(e.status) << " "
+                                  << detectors::failureTypeName(e.failure_type) << " " << e.key()
+                                  << " " << e.metric << "=" << e.actual_value
+                                  << " threshold=" << e.threshold << " at "
+                                  << detectors::formatRfc3339(e.timestamp) << " id=" << e.eventId();
+  }
+  probe_.setEventsInFlight(sink_->inFlight());
+}
+
+void DetectService::commitAcknowledged(bool sync) {
+  const std::uint64_t acked = sink_->ackedBefore();
+  std::vector<CommitPosition> positions;
+  std::vector<PartitionWorker*> committed;
+  for (auto& [tp, worker] : workers_) {
+    if (const auto offset = worker->committable(acked)) {
+      positions.push_back({tp, *offset});
+      committed.push_back(worker.get());
+    }
+  }
+  if (positions.empty()) return;
+  const bool ok = sync ? source_->commitSync(positions) : (source_->commit(positions), true);
+  if (!ok) return;
+  for (std::size_t i = 0; i < positions.size(); ++i) committed[i]->markCommitted(positions[i].next_offset);
+  probe_.addCommits(positions.size());
+}
+
+void DetectService::flushCounters() {
+  for (auto& [tp, worker] : workers_) {
+    for (auto& lane : worker->lanes()) {
+      probe_.addConsumed(lane.dataset, lane.counters.consumed);
+      for (int r = 0; r < kInvalidReasonCount; ++r) {
+        const auto n = lane.counters.invalid[static_cast<std::size_t>(r)];
+        if (n == 0) continue;
+        probe_.addInvalid(lane.dataset, static_cast<InvalidReason>(r), n);
+        static log::RateLimiter limiter(std::chrono::seconds(10));
+        std::uint64_t suppressed = 0;
+        if (limiter.allow(suppressed)) {
+          VIGIL_LOG(kWarn, kLog) << describe(tp) << ": " << n << " invalid record(s), reason "
+                                 << reasonName(static_cast<InvalidReason>(r));
+        }
+      }
+      lane.counters = LaneCounters{};
+    }
+  }
+  probe_.addDeliveryFailures(sink_ ? sink_->failedDeliveries() : 0);
+}
+
+void DetectService::updateResumePause() {
+  std::vector<TopicPartition> to_pause;
+  std::vector<TopicPartition> to_resume;
+  for (auto& [tp, worker] : workers_) {
+    const bool full = worker->queued() >= kMaxQueuedPerPartition || worker->hasWork();
+    const bool paused = std::find(paused_.begin(), paused_.end(), tp) != paused_.end();
+    if (full && !paused) to_pause.push_back(tp);
+    if (!full && paused) to_resume.push_back(tp);
+  }
+  if (!to_pause.empty()) {
+    source_->pause(to_pause);
+    paused_.insert(paused_.end(), to_pause.begin(), to_pause.end());
+  }
+  if (!to_resume.empty()) {
+    source_->resume(to_resume);
+    std::erase_if(paused_, [&](const TopicPartition& tp) {
+      return std::find(to_resume.begin(), to_resume.end(), tp) != to_resume.end();
+    });
+  }
+}
+
+void DetectService::onAssigned(const std::vector<TopicPartition>& partitions) {
+  const Timestamp now = clock_.now();
+  for (const TopicPartition& tp : partitions) {
+    const auto it = datasets_by_topic_.find(tp.topic);
+    if (it == datasets_by_topic_.end()) continue;
+    workers_[tp] = std::make_unique<PartitionWorker>(tp, it->second, options_.datasets);
+    last_activity_[tp] = now;
+    VIGIL_LOG(kInfo, kLog) << "partition " << describe(tp) << " assigned";
+  }
+  probe_.setPartitionsAssigned(workers_.size());
+  ready_.store(true, std::memory_order_release);
+}
+
+void DetectService::onRevoked(const std::vector<TopicPartition>& partitions, bool lost) {
+  if (!lost && sink_) {
+    // Still ours: deliver what was decided and commit behind it before letting go.
+    sink_->flush(kRevokeFlush);
+    commitAcknowledged(true);
+  }
+  for (const TopicPartition& tp : partitions) {
+    workers_.erase(tp);
+    last_activity_.erase(tp);
+    std::erase(paused_, tp);
+    VIGIL_LOG(kInfo, kLog) << "partition " << describe(tp) << (lost ? " lost" : " revoked");
+  }
+  probe_.setPartitionsAssigned(workers_.size());
+}
+
+}  // namespace vigil::stream

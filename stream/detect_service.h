@@ -1,0 +1,78 @@
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "detectors/clock.h"
+#include "detectors/dataset_detector.h"
+#include "detectors/dataset_spec.h"
+#include "stream/detect_spec.h"
+#include "stream/kafka_source.h"
+#include "stream/partition_worker.h"
+
+namespace vigil::stream {
+
+class EventSink;
+class StreamProbe;
+
+// `vigil detect`: consumes the datasets' topics in a consumer group, places
+// records in per-partition windows in parallel (TBB, one task per partition,
+// no locks on the record path), advances each dataset's event-time watermark
+// (the minimum over its partitions, ignoring partitions silent for
+// idle_timeout, following the clock when all are silent), evaluates every step
+// end it passes and produces the failure events. An input offset is committed
+// only after every event produced up to the round that processed it is
+// acknowledged. run() owns the polling thread; ready() may be read from any.
+class DetectService final : private KafkaSource::Listener {
+ public:
+  struct Options {
+    KafkaProperties kafka;
+    DetectSpec detect;
+    std::vector<detectors::DatasetSpec> datasets;
+  };
+
+  DetectService(Options options, const detectors::Clock& clock, StreamProbe& probe);
+  ~DetectService() override;
+
+  // Runs until `stop` is set, then delivers in-flight events, commits and
+  // leaves the group. Returns 0, or 1 on a runtime failure (logged).
+  int run(const std::atomic<bool>& stop);
+
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+
+ private:
+  struct DatasetState {
+    detectors::DatasetDetector detector;
+    detectors::Timestamp watermark = detectors::Timestamp::min();
+    detectors::Duration idle_timeout;
+  };
+
+  void onAssigned(const std::vector<TopicPartition>& partitions) override;
+  void onRevoked(const std::vector<TopicPartition>& partitions, bool lost) override;
+
+  void round(std::vector<Message>& batch);
+  void processQueued();
+  bool advanceDatasets(std::vector<detectors::FailureEvent>& events);
+  void emit(std::vector<detectors::FailureEvent>& events);
+  void commitAcknowledged(bool sync);
+  void flushCounters();
+  void updateResumePause();
+
+  Options options_;
+  const detectors::Clock& clock_;
+  StreamProbe& probe_;
+  std::vector<DatasetState> datasets_;
+  std::map<std::string, std::vector<std::size_t>> datasets_by_topic_;
+  std::map<TopicPartition, std::unique_ptr<PartitionWorker>> workers_;
+  std::map<TopicPartition, detectors::Timestamp> last_activity_;  // clock time of the last record
+  std::vector<TopicPartition> paused_;
+  std::unique_ptr<KafkaSource> source_;
+  std::unique_ptr<EventSink> sink_;
+  std::atomic<bool> ready_{false};
+  unsigned threads_ = 1;
+};
+
+}  // namespace vigil::stream

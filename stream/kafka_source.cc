@@ -1,0 +1,222 @@
+#include "stream/kafka_source.h"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include <exception>
+
+#include "common/log.h"
+#include "stream/kafka_conf.h"
+
+namespace vigil::stream {
+namespace {
+
+constexpr std::string_view kLog = "stream";
+
+std::vector<TopicPartition> toTopicPartitions(const std::vector<RdKafka::TopicPartition*>& in) {
+  std::vector<TopicPartition> out;
+  out.reserve(in.size());
+  for (const auto* tp : in) out.push_back({tp->topic(), tp->partition()});
+  return out;
+}
+
+// Owns the raw RdKafka::TopicPartition pointers the C++ API insists on.
+class TopicPartitionList {
+ public:
+  TopicPartitionList() = default;
+  explicit TopicPartitionList(const std::vector<TopicPartition>& in) {
+    for (const auto& tp : in) list_.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition));
+  }
+  explicit TopicPartitionList(const std::vector<CommitPosition>& in) {
+    for (const auto& p : in) {
+      list_.push_back(RdKafka::TopicPartition::create(p.tp.topic, p.tp.partition, p.next_offset));
+    }
+  }
+  ~TopicPartitionList() { RdKafka::TopicPartition::destroy(list_); }
+  TopicPartitionList(const TopicPartitionList&) = delete;
+  TopicPartitionList& operator=(const TopicPartitionList&) = delete;
+  std::vector<RdKafka::TopicPartition*>& get() { return list_; }
+
+ private:
+  std::vector<RdKafka::TopicPartition*> list_;
+};
+
+}  // namespace
+
+Message::Message(RdKafka::Message* message) : message_(message) {
+  // topic_name() returns a temporary; the C name lives as long as the message.
+  const rd_kafka_message_t* raw = message_->c_ptr();
+  record_.topic = raw->rkt != nullptr ? rd_kafka_topic_name(raw->rkt) : "";
+  record_.partition = message_->partition();
+  record_.offset = message_->offset();
+  const RdKafka::MessageTimestamp ts = message_->timestamp();
+  record_.timestamp = detectors::timestampFromMillis(
+      ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? 0 : ts.timestamp);
+  if (const std::string* key = message_->key()) record_.key = *key;
+  record_.value = std::string_view(static_cast<const char*>(message_->payload()), message_->len());
+}
+
+Message::Message(Message&& other) noexcept : message_(other.message_), record_(other.record_) {
+  other.message_ = nullptr;
+}
+
+Message& Message::operator=(Message&& other) noexcept {
+  if (this != &other) {
+    delete message_;
+    message_ = other.message_;
+    record_ = other.record_;
+    other.message_ = nullptr;
+  }
+  return *this;
+}
+
+Message::~Message() { delete message_; }
+
+// Applies cooperative (incremental) or eager assignments as librdkafka asks,
+// telling the Listener first on revocation so it can commit while it still owns
+// the partitions. No exception may escape into librdkafka.
+class KafkaSource::Rebalancer : public RdKafka::RebalanceCb {
+ public:
+  explicit Rebalancer(Listener& listener) : listener_(listener) {}
+
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& partitions) override {
+    try {
+      const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+      if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+        if (cooperative) {
+          if (RdKafka::Error* e = consumer->incremental_assign(partitions)) {
+            VIGIL_LOG(kError, kLog) << "incremental assign failed: " << e->str();
+            delete e;
+          }
+        } else {
+          consumer->assign(partitions);
+        }
+        listener_.onAssigned(toTopicPartitions(partitions));
+      } else {
+        const bool lost = consumer->assignment_lost();
+        listener_.onRevoked(toTopicPartitions(partitions), lost);
+        if (cooperative) {
+          if (RdKafka::Error* e = consumer->incremental_unassign(partitions)) {
+            VIGIL_LOG(kError, kLog) << "incremental unassign failed: " << e->str();
+            delete e;
+          }
+        } else {
+          consumer->unassign();
+        }
+      }
+    } catch (const std::exception& e) {
+      VIGIL_LOG(kError, kLog) << "rebalance handling failed: " << e.what();
+    }
+  }
+
+ private:
+  Listener& listener_;
+};
+
+KafkaProperties withDefaults(const KafkaProperties& configured, const KafkaProperties& defaults) {
+  KafkaProperties out = defaults;
+  for (const auto& [k, v] : configured) out[k] = v;
+  return out;
+}
+
+std::unique_ptr<KafkaSource> KafkaSource::create(const Options& options, Listener& listener,
+                                                 std::string& error) {
+  std::unique_ptr<KafkaSource> source(new KafkaSource());
+  source->rebalancer_ = std::make_unique<Rebalancer>(listener);
+
+  KafkaProperties properties = withDefaults(options.properties,
+                                            {{"auto.offset.reset", "earliest"},
+                                             {"partition.assignment.strategy", "cooperative-sticky"},
+                                             {"fetch.wait.max.ms", "100"}});
+  // Offsets are vigil's to commit, only once what they caused is delivered.
+  properties["enable.auto.commit"] = "false";
+  properties["enable.auto.offset.store"] = "false";
+  properties["group.id"] = options.group_id;
+
+  std::unique_ptr<RdKafka::Conf> conf = makeKafkaConf(properties, error);
+  if (!conf) return nullptr;
+  std::string why;
+  if (conf->set("rebalance_cb", source->rebalancer_.get(), why) != RdKafka::Conf::CONF_OK) {
+    error = why;
+    return nullptr;
+  }
+  source->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), why));
+  if (!source->consumer_) {
+    error = "cannot create consumer: " + why;
+    return nullptr;
+  }
+  const RdKafka::ErrorCode err = source->consumer_->subscribe(options.topics);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    error = "cannot subscribe: " + RdKafka::err2str(err);
+    return nullptr;
+  }
+  return source;
+}
+
+KafkaSource::~KafkaSource() { close(); }
+
+void KafkaSource::poll(std::vector<Message>& out, std::size_t max, detectors::Duration timeout) {
+  int wait_ms = static_cast<int>(timeout.count());
+  for (std::size_t n = 0; n < max; ++n) {
+    RdKafka::Message* raw = consumer_->consume(wait_ms);
+    wait_ms = 0;
+    switch (raw->err()) {
+      case RdKafka::ERR_NO_ERROR:
+        out.push_back(Message(raw));
+        continue;
+      case RdKafka::ERR__TIMED_OUT:
+      case RdKafka::ERR__PARTITION_EOF:
+        delete raw;
+        return;
+      default: {
+        static log::RateLimiter limiter(std::chrono::seconds(5));
+        std::uint64_t suppressed = 0;
+        if (limiter.allow(suppressed)) {
+          VIGIL_LOG(kWarn, kLog) << "consume error: " << raw->errstr()
+                                 << (suppressed ? " (and " + std::to_string(suppressed) + " more)" : "");
+        }
+        delete raw;
+        return;
+      }
+    }
+  }
+}
+
+void KafkaSource::pause(const std::vector<TopicPartition>& partitions) {
+  TopicPartitionList list(partitions);
+  consumer_->pause(list.get());
+}
+
+void KafkaSource::resume(const std::vector<TopicPartition>& partitions) {
+  TopicPartitionList list(partitions);
+  consumer_->resume(list.get());
+}
+
+void KafkaSource::commit(const std::vector<CommitPosition>& positions) {
+  if (positions.empty()) return;
+  TopicPartitionList list(positions);
+  const RdKafka::ErrorCode err = consumer_->commitAsync(list.get());
+  if (err != RdKafka::ERR_NO_ERROR) {
+    VIGIL_LOG(kWarn, kLog) << "commit failed: " << RdKafka::err2str(err);
+  }
+}
+
+bool KafkaSource::commitSync(const std::vector<CommitPosition>& positions) {
+  if (positions.empty()) return true;
+  TopicPartitionList list(positions);
+  const RdKafka::ErrorCode err = consumer_->commitSync(list.get());
+  if (err != RdKafka::ERR_NO_ERROR) {
+    VIGIL_LOG(kWarn, kLog) << "commit failed: " << RdKafka::err2str(err);
+    return false;
+  }
+  return true;
+}
+
+void KafkaSource::close() {
+  if (closed_ || !consumer_) return;
+  closed_ = true;
+  consumer_->close();
+}
+
+}  // namespace vigil::stream

@@ -1,0 +1,111 @@
+#include "stream/partition_worker.h"
+
+#include <algorithm>
+#include <exception>
+
+#include "common/log.h"
+
+namespace vigil::stream {
+
+using detectors::Timestamp;
+
+PartitionWorker::PartitionWorker(TopicPartition tp, const std::vector<std::size_t>& datasets,
+                                 const std::vector<detectors::DatasetSpec>& specs)
+    : tp_(std::move(tp)) {
+  lanes_.reserve(datasets.size());
+  for (const std::size_t d : datasets) {
+    lanes_.push_back(Lane{d, Decoder(DecodePlan::fromSpec(specs[d])),
+                          detectors::SeriesStore(specs[d]), 0, Timestamp::min(), {}});
+  }
+}
+
+bool PartitionWorker::hasWork() const {
+  return std::any_of(lanes_.begin(), lanes_.end(),
+                     [&](const Lane& l) { return l.position < base_ + queue_.size(); });
+}
+
+void PartitionWorker::process(const std::vector<LaneLimits>& limits) {
+  try {
+    for (Lane& lane : lanes_) processLane(lane, limits[lane.dataset]);
+  } catch (const std::exception& e) {
+    // Nothing on this path throws by design; if something does, hold the
+    // partition rather than lose records.
+    VIGIL_LOG(kError, "stream") << "partition " << tp_.topic << "[" << tp_.partition
+                                << "] processing failed: " << e.what();
+  }
+  trimQueue();
+}
+
+void PartitionWorker::processLane(Lane& lane, const LaneLimits& limits) {
+  detectors::Observation obs;
+  DecodeNotes notes;
+  const std::uint64_t end = base_ + queue_.size();
+  // Before the dataset's first evaluation, a lane bounds itself by its own start.
+  std::optional<Timestamp> accept_before = limits.accept_before;
+  if (!accept_before && lane.store.oldestSeen() != Timestamp::max()) {
+    const auto step = lane.store.step();
+    accept_before = lane.store.acceptBefore(detectors::alignDown(lane.store.oldestSeen(), step) + step);
+  }
+
+  for (; lane.position < end; ++lane.position) {
+    const Record& record = queue_[lane.position - base_].record();
+    notes = DecodeNotes{};
+    if (const auto bad = lane.decoder.decode(record.value, record.timestamp, obs, notes)) {
+      ++lane.counters.invalid[static_cast<std::size_t>(*bad)];
+      continue;
+    }
+    if (accept_before && obs.event_time >= *accept_before) return;  // hold until evaluation catches up
+    const Timestamp watermark = std::max(limits.watermark, lane.newest);
+    if (watermark != Timestamp::min() && obs.event_time < watermark - lane.store.lateness()) {
+      ++lane.counters.invalid[static_cast<std::size_t>(InvalidReason::kLate)];
+      continue;
+    }
+    if (notes.latency_wrong_type) {
+      ++lane.counters.invalid[static_cast<std::size_t>(InvalidReason::kWrongType)];
+    }
+    switch (lane.store.add(obs)) {
+      case detectors::SeriesStore::AddResult::kAdded:
+        ++lane.counters.consumed;
+        lane.newest = std::max(lane.newest, obs.event_time);
+        if (!accept_before) {
+          const auto step = lane.store.step();
+          accept_before = lane.store.acceptBefore(detectors::alignDown(obs.event_time, step) + step);
+        }
+        break;
+      case detectors::SeriesStore::AddResult::kLate:
+        ++lane.counters.invalid[static_cast<std::size_t>(InvalidReason::kLate)];
+        break;
+      case detectors::SeriesStore::AddResult::kSeriesCap:
+        ++lane.counters.invalid[static_cast<std::size_t>(InvalidReason::kSeriesCap)];
+        break;
+    }
+  }
+}
+
+void PartitionWorker::trimQueue() {
+  std::uint64_t done = base_ + queue_.size();
+  for (const Lane& lane : lanes_) done = std::min(done, lane.position);
+  while (base_ < done) {
+    processed_through_ = queue_.front().record().offset + 1;
+    queue_.pop_front();
+    ++base_;
+  }
+}
+
+void PartitionWorker::tag(std::uint64_t seq) {
+  if (!processed_through_ || processed_through_ == last_tagged_) return;
+  tags_.emplace_back(*processed_through_, seq);
+  last_tagged_ = processed_through_;
+}
+
+std::optional<Offset> PartitionWorker::committable(std::uint64_t acked_before) {
+  std::optional<Offset> result;
+  while (!tags_.empty() && tags_.front().second <= acked_before) {
+    result = tags_.front().first;
+    tags_.pop_front();
+  }
+  if (result && last_committed_ && *result <= *last_committed_) return std::nullopt;
+  return result;
+}
+
+}  // namespace vigil::stream

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "detectors/dataset_spec.h"
+#include "detectors/series_store.h"
+#include "stream/decoder.h"
+#include "stream/kafka_source.h"
+
+namespace vigil::stream {
+
+// Counts a lane accumulates between two flushes into the probe: the record
+// path never touches a shared counter.
+struct LaneCounters {
+  std::uint64_t consumed = 0;
+  std::array<std::uint64_t, kInvalidReasonCount> invalid{};
+};
+
+// The bounds a dataset's evaluation imposes on its lanes for one round.
+struct LaneLimits {
+  // Records at or after this wait (the window ring would otherwise recycle a
+  // sub-window the next evaluation needs); nullopt before the first evaluation.
+  std::optional<detectors::Timestamp> accept_before;
+  detectors::Timestamp watermark = detectors::Timestamp::min();
+};
+
+// Everything about one assigned input partition: its queued messages and, per
+// dataset reading its topic, a lane with its own decoder, window store and
+// read position. Lanes advance independently; a message leaves the queue once
+// every lane has passed it, and the partition's committable offset is the
+// lowest lane position. Touched by one TBB task at a time (no locks on the
+// record path); the service reads it between rounds.
+class PartitionWorker {
+ public:
+  struct Lane {
+    std::size_t dataset;
+    Decoder decoder;
+    detectors::SeriesStore store;
+    std::uint64_t position = 0;  // absolute index of the next message to process
+    detectors::Timestamp newest = detectors::Timestamp::min();  // newest event time placed
+    LaneCounters counters;
+  };
+
+  PartitionWorker(TopicPartition tp, const std::vector<std::size_t>& datasets,
+                  const std::vector<detectors::DatasetSpec>& specs);
+
+  const TopicPartition& topicPartition() const { return tp_; }
+
+  void enqueue(Message&& message) { queue_.push_back(std::move(message)); }
+  std::size_t queued() const { return queue_.size(); }
+  bool hasWork() const;
+
+  // Processes queued messages on every lane, stopping a lane at a record it
+  // must hold. `limits` is indexed by dataset. Never throws.
+  void process(const std::vector<LaneLimits>& limits);
+
+  std::vector<Lane>& lanes() { return lanes_; }
+  const std::vector<Lane>& lanes() const { return lanes_; }
+
+  // The offset up to which every lane has processed (Kafka's "next offset").
+  std::optional<Offset> processedThrough() const { return processed_through_; }
+
+  // Commit bookkeeping: offsets processed at the time events up to `seq` were produced.
+  void tag(std::uint64_t seq);
+  // The newest tagged offset whose events are all acknowledged; nullopt if none new.
+  std::optional<Offset> committable(std::uint64_t acked_before);
+  std::optional<Offset> lastCommitted() const { return last_committed_; }
+  void markCommitted(Offset offset) { last_committed_ = offset; }
+
+ private:
+  void processLane(Lane& lane, const LaneLimits& limits);
+  void trimQueue();
+
+  TopicPartition tp_;
+  std::vector<Lane> lanes_;
+  std::deque<Message> queue_;
+  std::uint64_t base_ = 0;  // absolute index of queue_.front()
+  std::optional<Offset> processed_through_;
+  std::deque<std::pair<Offset, std::uint64_t>> tags_;
+  std::optional<Offset> last_tagged_;
+  std::optional<Offset> last_committed_;
+};
+
+}  // namespace vigil::stream

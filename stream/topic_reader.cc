@@ -1,0 +1,63 @@
+#include "stream/topic_reader.h"
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <unistd.h>
+
+#include "stream/kafka_conf.h"
+
+namespace vigil::stream {
+
+std::unique_ptr<TopicReader> TopicReader::create(const KafkaProperties& properties,
+                                                 const std::string& topic, std::string& error) {
+  static std::atomic<int> counter{0};
+  std::unique_ptr<TopicReader> reader(new TopicReader());
+  KafkaProperties all = properties;
+  all["group.id"] = "vigil-reader-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  all["auto.offset.reset"] = "earliest";
+  all["enable.auto.commit"] = "false";
+  all.emplace("topic.metadata.refresh.interval.ms", "1000");
+  std::unique_ptr<RdKafka::Conf> conf = makeKafkaConf(all, error);
+  if (!conf) return nullptr;
+  std::string why;
+  reader->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), why));
+  if (!reader->consumer_) {
+    error = "cannot create consumer: " + why;
+    return nullptr;
+  }
+  if (reader->consumer_->subscribe({topic}) != RdKafka::ERR_NO_ERROR) {
+    error = "cannot subscribe to " + topic;
+    return nullptr;
+  }
+  return reader;
+}
+
+TopicReader::~TopicReader() {
+  if (consumer_) consumer_->close();
+}
+
+void TopicReader::poll(std::vector<Item>& out, detectors::Duration timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool got = false;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    std::unique_ptr<RdKafka::Message> m(consumer_->consume(got ? 0 : static_cast<int>(left.count())));
+    if (m->err() == RdKafka::ERR_NO_ERROR) {
+      Item item;
+      if (m->key()) item.key = *m->key();
+      item.value.assign(static_cast<const char*>(m->payload()), m->len());
+      item.partition = m->partition();
+      item.offset = m->offset();
+      out.push_back(std::move(item));
+      got = true;
+    } else if (m->err() == RdKafka::ERR__TIMED_OUT) {
+      if (got) return;
+    }
+  }
+}
+
+}  // namespace vigil::stream

@@ -1,0 +1,280 @@
+#include "detectors/sketch.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace vigil::detectors {
+namespace {
+
+// The budget the latency checks are specified against.
+constexpr double kTolerance = 0.01;
+// What the sketch is designed to achieve: its relative accuracy, plus room for the
+// floating-point rounding of the bucket index at bucket boundaries.
+constexpr double kDesignAccuracy = QuantileSketch::kRelativeAccuracy + 1e-9;
+constexpr std::array<double, 5> kQuantiles = {0.5, 0.9, 0.95, 0.99, 0.999};
+constexpr std::size_t kSamples = 200'000;
+
+// The value at the lower rank floor(q * (n - 1)) of the sorted data.
+double exactQuantile(std::vector<double> values, double q) {
+  std::sort(values.begin(), values.end());
+  const auto rank =
+      static_cast<std::size_t>(std::floor(q * static_cast<double>(values.size() - 1)));
+  return values[rank];
+}
+
+double relativeError(double estimate, double exact) {
+  return std::abs(estimate - exact) / std::abs(exact);
+}
+
+QuantileSketch sketchOf(const std::vector<double>& values) {
+  QuantileSketch sketch;
+  for (double v : values) sketch.add(v);
+  return sketch;
+}
+
+// The worst relative error over kQuantiles; also recorded in the test's XML output.
+double maxRelativeError(const QuantileSketch& sketch, const std::vector<double>& values) {
+  double worst = 0;
+  for (double q : kQuantiles) {
+    const double exact = exactQuantile(values, q);
+    const double err = relativeError(sketch.quantile(q), exact);
+    EXPECT_LE(err, kTolerance) << "q=" << q << " exact=" << exact;
+    worst = std::max(worst, err);
+  }
+  ::testing::Test::RecordProperty("max_relative_error", std::to_string(worst));
+  return worst;
+}
+
+std::vector<double> lognormal(std::uint64_t seed, double median, double sigma, std::size_t n) {
+  std::mt19937_64 rng(seed);
+  std::lognormal_distribution<double> dist(std::log(median), sigma);
+  std::vector<double> values(n);
+  for (double& v : values) v = dist(rng);
+  return values;
+}
+
+std::vector<double> logUniform(std::uint64_t seed, double lo, double hi, std::size_t n) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> exponent(std::log(lo), std::log(hi));
+  std::vector<double> values(n);
+  for (double& v : values) v = std::exp(exponent(rng));
+  return values;
+}
+
+// Proves the 0.5 % design accuracy on a latency-like lognormal distribution.
+TEST(SketchTest, LognormalQuantilesWithinDesignAccuracy) {
+  const auto values = lognormal(1, 0.05, 1.0, kSamples);
+  EXPECT_LE(maxRelativeError(sketchOf(values), values), kDesignAccuracy);
+}
+
+// Proves accuracy holds for two modes four orders of magnitude apart (cache hit vs miss).
+TEST(SketchTest, BimodalQuantilesWithinDesignAccuracy) {
+  std::mt19937_64 rng(2);
+  std::lognormal_distribution<double> fast(std::log(0.001), 0.3);
+  std::lognormal_distribution<double> slow(std::log(10.0), 0.3);
+  std::bernoulli_distribution pick_slow(0.3);
+  std::vector<double> values(kSamples);
+  for (double& v : values) v = pick_slow(rng) ? slow(rng) : fast(rng);
+  EXPECT_LE(maxRelativeError(sketchOf(values), values), kDesignAccuracy);
+}
+
+// Proves the lower rank convention on a step: the median of an even-sized 1|1000 split is 1.
+TEST(SketchTest, StepFunctionQuantilesWithinDesignAccuracy) {
+  std::vector<double> values(kSamples, 1.0);
+  std::fill(values.begin() + kSamples / 2, values.end(), 1000.0);
+  const QuantileSketch sketch = sketchOf(values);
+  EXPECT_LE(maxRelativeError(sketch, values), kDesignAccuracy);
+  EXPECT_NEAR(sketch.quantile(0.5), 1.0, kDesignAccuracy);
+}
+
+// Proves accuracy is relative, not absolute, across twelve orders of magnitude.
+TEST(SketchTest, LogUniformOverTwelveDecadesWithinDesignAccuracy) {
+  const auto values = logUniform(4, 1e-6, 1e6, kSamples);
+  EXPECT_LE(maxRelativeError(sketchOf(values), values), kDesignAccuracy);
+}
+
+// Proves rank floor(q * (n - 1)) is used: for {1, 2, 3, 4} the median is 2, not 3.
+TEST(SketchTest, UsesLowerRankConvention) {
+  QuantileSketch sketch;
+  for (double v : {4.0, 1.0, 3.0, 2.0}) sketch.add(v);
+  EXPECT_LE(relativeError(sketch.quantile(0.5), 2.0), kDesignAccuracy);
+  EXPECT_LE(relativeError(sketch.quantile(0.66), 2.0), kDesignAccuracy);
+  EXPECT_LE(relativeError(sketch.quantile(0.67), 3.0), kDesignAccuracy);
+}
+
+// Proves merged partial sketches answer within tolerance of the exact quantile of the union.
+TEST(SketchTest, MergeOfDisjointSplitsMatchesExactQuantileOfUnion) {
+  const auto values = lognormal(5, 0.2, 1.5, kSamples);
+  constexpr std::size_t kParts = 4;
+  QuantileSketch merged;
+  for (std::size_t part = 0; part < kParts; ++part) {
+    QuantileSketch sketch;
+    for (std::size_t i = part; i < values.size(); i += kParts) sketch.add(values[i]);
+    merged.merge(sketch);
+  }
+  EXPECT_EQ(merged.count(), values.size());
+  EXPECT_LE(maxRelativeError(merged, values), kDesignAccuracy);
+}
+
+// Proves merging is lossless: merged splits answer bit-for-bit like one sketch fed everything.
+TEST(SketchTest, MergeOfDisjointSplitsAnswersLikeSingleSketch) {
+  auto values = lognormal(6, 0.05, 1.0, kSamples);
+  // Contiguous splits of very different ranges make the stores grow in different orders.
+  std::sort(values.begin(), values.end());
+  const QuantileSketch single = sketchOf(values);
+  QuantileSketch merged;
+  const std::size_t cut1 = kSamples / 10;
+  const std::size_t cut2 = kSamples / 2;
+  merged.merge(sketchOf({values.begin() + cut2, values.end()}));
+  merged.merge(sketchOf({values.begin(), values.begin() + cut1}));
+  merged.merge(sketchOf({values.begin() + cut1, values.begin() + cut2}));
+  EXPECT_EQ(merged.count(), single.count());
+  EXPECT_EQ(merged.min(), single.min());
+  EXPECT_EQ(merged.max(), single.max());
+  for (int i = 0; i <= 1000; ++i) {
+    const double q = i / 1000.0;
+    EXPECT_EQ(merged.quantile(q), single.quantile(q)) << q;
+  }
+}
+
+// Proves an empty sketch has no quantile, min or max rather than a made-up 0.
+TEST(SketchTest, EmptySketchReturnsNaN) {
+  const QuantileSketch sketch;
+  EXPECT_TRUE(sketch.empty());
+  EXPECT_EQ(sketch.count(), 0u);
+  EXPECT_TRUE(std::isnan(sketch.quantile(0.5)));
+  EXPECT_TRUE(std::isnan(sketch.min()));
+  EXPECT_TRUE(std::isnan(sketch.max()));
+}
+
+// Proves NaN and infinities are not counted as values but are counted as rejected.
+TEST(SketchTest, RejectsNonFiniteValuesAndCountsThem) {
+  QuantileSketch sketch;
+  sketch.add(std::numeric_limits<double>::quiet_NaN());
+  sketch.add(std::numeric_limits<double>::infinity());
+  sketch.add(-std::numeric_limits<double>::infinity(), 3);
+  EXPECT_EQ(sketch.rejected(), 5u);
+  EXPECT_TRUE(sketch.empty());
+  sketch.add(2.0);
+  EXPECT_EQ(sketch.count(), 1u);
+  EXPECT_EQ(sketch.max(), 2.0);
+  EXPECT_EQ(sketch.quantile(1.0), 2.0);
+}
+
+// Proves zeros, negatives and sub-kMinIndexable values share the zero bucket and read as 0.
+TEST(SketchTest, ZeroAndNegativeValuesGoToZeroBucket) {
+  QuantileSketch sketch;
+  sketch.add(0.0);
+  sketch.add(-5.0);
+  sketch.add(QuantileSketch::kMinIndexable / 10);
+  sketch.add(10.0);
+  EXPECT_EQ(sketch.count(), 4u);
+  EXPECT_EQ(sketch.rejected(), 0u);
+  EXPECT_EQ(sketch.quantile(0.0), 0.0);
+  EXPECT_EQ(sketch.quantile(0.5), 0.0);
+  EXPECT_EQ(sketch.quantile(0.7), 0.0);
+  EXPECT_EQ(sketch.quantile(1.0), 10.0);
+  EXPECT_EQ(sketch.min(), -5.0);
+}
+
+// Proves a single value is returned exactly for every q.
+TEST(SketchTest, SingleValueIsEveryQuantile) {
+  QuantileSketch sketch;
+  sketch.add(3.14159);
+  for (double q : {0.0, 0.5, 0.99, 1.0}) EXPECT_EQ(sketch.quantile(q), 3.14159) << q;
+}
+
+// Proves min and max are exact (not bucket representatives), and so are q = 0 and q = 1.
+TEST(SketchTest, MinAndMaxAreExact) {
+  const auto values = lognormal(7, 0.05, 1.0, 10'000);
+  const QuantileSketch sketch = sketchOf(values);
+  const auto [lo, hi] = std::minmax_element(values.begin(), values.end());
+  EXPECT_EQ(sketch.min(), *lo);
+  EXPECT_EQ(sketch.max(), *hi);
+  EXPECT_EQ(sketch.quantile(0.0), *lo);
+  EXPECT_EQ(sketch.quantile(1.0), *hi);
+}
+
+// Proves add(v, k) is the same as k calls of add(v).
+TEST(SketchTest, WeightedAddEqualsRepeatedAdds) {
+  QuantileSketch weighted;
+  QuantileSketch repeated;
+  weighted.add(1.0, 3);
+  weighted.add(50.0, 2);
+  for (int i = 0; i < 3; ++i) repeated.add(1.0);
+  for (int i = 0; i < 2; ++i) repeated.add(50.0);
+  EXPECT_EQ(weighted.count(), repeated.count());
+  for (double q : {0.0, 0.25, 0.5, 0.75, 1.0})
+    EXPECT_EQ(weighted.quantile(q), repeated.quantile(q));
+}
+
+// 22 decades need about 5,100 buckets, more than kMaxBuckets, so the lowest ones collapse.
+std::vector<double> spanBeyondMaxBuckets() { return logUniform(8, 1e-8, 1e14, kSamples); }
+
+// Proves memory stays bounded by kMaxBuckets and high quantiles stay accurate after collapse.
+TEST(SketchTest, CollapseBoundsMemoryAndKeepsHighQuantilesAccurate) {
+  const auto values = spanBeyondMaxBuckets();
+  const QuantileSketch sketch = sketchOf(values);
+  EXPECT_LE(sketch.memoryBytes(),
+            sizeof(QuantileSketch) + QuantileSketch::kMaxBuckets * sizeof(std::uint32_t));
+  EXPECT_LE(maxRelativeError(sketch, values), kDesignAccuracy);
+}
+
+// Proves quantiles in the collapsed tail are overestimated, never underestimated.
+TEST(SketchTest, CollapsedTailIsOverestimated) {
+  const auto values = spanBeyondMaxBuckets();
+  const QuantileSketch sketch = sketchOf(values);
+  const double exact = exactQuantile(values, 0.01);  // ~1.7e-8, far below the kept range
+  EXPECT_GT(sketch.quantile(0.01), exact * (1 + kTolerance));
+  EXPECT_EQ(sketch.min(), *std::min_element(values.begin(), values.end()));
+}
+
+// Proves collapsing is order-independent: merged splits still equal one sketch fed everything.
+TEST(SketchTest, CollapsedMergeAnswersLikeSingleSketch) {
+  auto values = spanBeyondMaxBuckets();
+  std::sort(values.begin(), values.end());
+  const QuantileSketch single = sketchOf(values);
+  const std::size_t cut = kSamples / 3;
+  QuantileSketch merged = sketchOf({values.begin(), values.begin() + cut});
+  merged.merge(sketchOf({values.begin() + cut, values.end()}));
+  for (int i = 0; i <= 1000; ++i) {
+    const double q = i / 1000.0;
+    EXPECT_EQ(merged.quantile(q), single.quantile(q)) << q;
+  }
+}
+
+// Proves merging a sketch into itself doubles every count and leaves the p90 unchanged.
+TEST(SketchTest, SelfMergeDoublesCounts) {
+  QuantileSketch sketch = sketchOf(lognormal(9, 1.0, 1.0, 1'000));
+  const double p90 = sketch.quantile(0.9);
+  sketch.merge(sketch);
+  EXPECT_EQ(sketch.count(), 2'000u);
+  EXPECT_EQ(sketch.quantile(0.9), p90);
+}
+
+// Proves clear() forgets values, the zero bucket, rejections and min/max.
+TEST(SketchTest, ClearResets) {
+  QuantileSketch sketch = sketchOf(lognormal(10, 1.0, 1.0, 1'000));
+  sketch.add(0.0);
+  sketch.add(std::numeric_limits<double>::quiet_NaN());
+  sketch.clear();
+  EXPECT_TRUE(sketch.empty());
+  EXPECT_EQ(sketch.rejected(), 0u);
+  EXPECT_TRUE(std::isnan(sketch.quantile(0.5)));
+  EXPECT_TRUE(std::isnan(sketch.min()));
+  sketch.add(7.0);
+  EXPECT_EQ(sketch.quantile(0.5), 7.0);
+  EXPECT_EQ(sketch.min(), 7.0);
+}
+
+}  // namespace
+}  // namespace vigil::detectors
