@@ -4,6 +4,7 @@
 #include "app/cli.h"
 #include "app/commands.h"
 #include "app/config_command.h"
+#include "app/unsupported.h"
 #include "app/signals.h"
 #include "common/log.h"
 #include "http/http_server.h"
@@ -12,7 +13,9 @@
 #include "stream/system_clock.h"
 
 namespace vigil::app {
+namespace {
 
+// /metrics, /healthz and /readyz of `vigil detect`; read-only.
 std::unique_ptr<http::HttpServer> startDetectEndpoints(const std::string& listen,
                                                        const stream::StreamProbe& probe,
                                                        const stream::DetectService& service,
@@ -36,6 +39,8 @@ std::unique_ptr<http::HttpServer> startDetectEndpoints(const std::string& listen
       error);
 }
 
+}  // namespace
+
 int runDetect(int argc, char** argv) {
   std::string error;
   const auto args = Args::parse(argc, argv, 2, {"config"}, error);
@@ -45,6 +50,7 @@ int runDetect(int argc, char** argv) {
   }
   auto config = loadForCommand("detect", *args, kKafkaSection | kDetectSection | kDatasetsSection);
   if (!config) return kExitUsage;
+  warnAboutUnevaluatedChecks(config->datasets);
   installStopSignals();
 
   std::vector<std::string> names;

@@ -11,7 +11,7 @@ namespace vigil::detectors {
 // Unix epoch. The window ending at step end E covers [E - window, E): the
 // sub-windows whose start s satisfies E - window <= s < E.
 //
-// The ring keeps `window / step + lookahead` slots so that records up to
+// The ring keeps `ceil(window / step) + lookahead` slots so that records up to
 // `lookahead` steps ahead of the oldest window still being evaluated can be
 // placed without evicting a sub-window that window still needs. A slot is
 // reused by a newer step in O(1): the older step it held has expired.
@@ -24,8 +24,9 @@ class WindowRing {
   WindowRing(Duration window, Duration step, std::size_t lookahead = 2);
 
   // The sub-window that holds time `t`, recycling an expired slot if needed.
-  // nullptr when `t` belongs to a step older than the one that slot now holds
-  // (the record is too late for this ring).
+  // nullptr when `t` is too late for this ring: its step is a whole ring
+  // (capacity steps) or more behind the newest step, or older than the step
+  // its slot now holds.
   Stat* slotFor(Timestamp t);
 
   // Calls f(step_start, const Stat&) for every live sub-window inside the window

@@ -37,6 +37,12 @@ std::size_t WindowRing<Stat>::indexOf(Timestamp step_start) const {
 template <class Stat>
 Stat* WindowRing<Stat>::slotFor(Timestamp t) {
   const Timestamp s = alignDown(t, step_);
+  // A step a whole ring or more behind the newest is late whatever its slot
+  // holds now, so lateness does not depend on which slots happen to be empty.
+  if (newest_ != Timestamp::min() &&
+      s <= newest_ - step_ * static_cast<std::int64_t>(slots_.size())) {
+    return nullptr;
+  }
   Slot& slot = slots_[indexOf(s)];
   if (slot.start > s) return nullptr;  // the slot already moved on to a newer step
   if (slot.start < s) {

@@ -38,6 +38,7 @@ DetectService::DetectService(Options options, const detectors::Clock& clock, Str
     datasets_.push_back(DatasetState{detectors::DatasetDetector(spec), Timestamp::min(),
                                      options_.detect.idle_timeout.value_or(2 * spec.step)});
     datasets_by_topic_[spec.topic].push_back(d);
+    dataset_index_[spec.name] = d;
   }
   threads_ = options_.detect.threads;
 }
@@ -140,7 +141,9 @@ bool DetectService::advanceDatasets(std::vector<FailureEvent>& events) {
     bool seen_data = false;
     bool waiting = false;
     for (auto& [tp, worker] : workers_) {
-      const bool silent = now - last_activity_[tp] >= state.idle_timeout && !worker->hasWork();
+      const bool paused = std::find(paused_.begin(), paused_.end(), tp) != paused_.end();
+      const bool silent =
+          !paused && !worker->hasWork() && now - last_activity_[tp] >= state.idle_timeout;
       for (const auto& lane : worker->lanes()) {
         if (lane.dataset != d) continue;
         stores.push_back(&lane.store);
@@ -171,9 +174,7 @@ void DetectService::emit(std::vector<FailureEvent>& events) {
   std::stable_sort(events.begin(), events.end(), detectors::eventOrderLess);
   for (const FailureEvent& e : events) {
     sink_->produce(e.key(), e.toJson());
-    for (std::size_t d = 0; d < datasets_.size(); ++d) {
-      if (datasets_[d].detector.spec().name == e.dataset) probe_.addEvent(d, e.failure_type, e.status);
-    }
+    probe_.addEvent(dataset_index_.at(e.dataset), e.failure_type, e.status);
     VIGIL_LOG(kInfo, "detectors") << detectors::statusName(e.status) << " "
                                   << detectors::failureTypeName(e.failure_type) << " " << e.key()
                                   << " " << e.metric << "=" << e.actual_value
@@ -235,6 +236,9 @@ void DetectService::updateResumePause() {
     paused_.insert(paused_.end(), to_pause.begin(), to_pause.end());
   }
   if (!to_resume.empty()) {
+    // A partition that was held back is not silent: its idle clock restarts now.
+    const Timestamp now = clock_.now();
+    for (const TopicPartition& tp : to_resume) last_activity_[tp] = now;
     source_->resume(to_resume);
     std::erase_if(paused_, [&](const TopicPartition& tp) {
       return std::find(to_resume.begin(), to_resume.end(), tp) != to_resume.end();

@@ -66,6 +66,7 @@ class DetectService final : private KafkaSource::Listener {
   StreamProbe& probe_;
   std::vector<DatasetState> datasets_;
   std::map<std::string, std::vector<std::size_t>> datasets_by_topic_;
+  std::map<std::string, std::size_t> dataset_index_;
   std::map<TopicPartition, std::unique_ptr<PartitionWorker>> workers_;
   std::map<TopicPartition, detectors::Timestamp> last_activity_;  // clock time of the last record
   std::vector<TopicPartition> paused_;

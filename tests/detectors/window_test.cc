@@ -113,6 +113,15 @@ TEST(WindowRingTest, TooLateTimestampReturnsNullptr) {
   EXPECT_EQ(ring.newestStep(), at(50'000));
 }
 
+// Proves a step a whole ring behind the newest is late even when its slot is empty.
+TEST(WindowRingTest, StepAWholeRingBehindIsLateEvenIntoAnEmptySlot) {
+  Ring ring(seconds(30), seconds(10), 2);  // 5 slots
+  addAt(ring, 100'000);                     // slot 0 (step 10 of 5)
+  EXPECT_EQ(ring.slotFor(at(50'000)), nullptr);   // step 5: exactly a ring behind
+  EXPECT_EQ(ring.slotFor(at(10'000)), nullptr);   // step 1: slot 1 is empty, still late
+  EXPECT_NE(ring.slotFor(at(60'000)), nullptr);   // step 6: inside the ring
+}
+
 // Proves a late record whose step still has its slot is accepted and counted in place.
 TEST(WindowRingTest, LateRecordWithinRingIsAccepted) {
   Ring ring(seconds(30), seconds(10));

@@ -3,11 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cmath>
 #include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "detectors/dataset_spec.h"
@@ -20,7 +20,6 @@ namespace {
 using detectors::Observation;
 using detectors::Timestamp;
 using std::chrono::sys_days;
-using namespace std::chrono_literals;
 
 // A UTC instant spelled out, so expectations read like the timestamps in the records.
 Timestamp utc(int y, int mo, int d, int h = 0, int mi = 0, int s = 0, int ms = 0) {

@@ -1,0 +1,96 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "stream/record_producer.h"
+#include "tests/integration/support.h"
+
+namespace vigil::testing {
+namespace {
+
+using std::chrono::seconds;
+
+// The value of one sample of the metrics text, or -1 when absent.
+double metricValue(const std::string& metrics, const std::string& sample) {
+  const auto at = metrics.find(sample + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(metrics.substr(at + sample.size() + 1));
+}
+
+// Every kind of malformed record is counted under its reason, the good ones
+// are consumed, and detection keeps running.
+TEST(BadInputTest, EveryMalformedRecordIsCountedByReason) {
+  TempDir dir;
+  Process broker({vigilBinary(), "broker", "--topic", "bad.events:1", "--topic", "vigil.failures:1"});
+  const auto line = broker.readLine(seconds(20));
+  ASSERT_TRUE(line && line->rfind("bootstrap.servers=", 0) == 0);
+  const std::string bootstrap = line->substr(18);
+
+  struct Case {
+    std::string value;
+    std::string reason;  // empty: valid
+  };
+  const std::string good = R"({"pipeline_id":"p1","ts":"2025-01-15T14:00:01Z","latency_ms":12})";
+  const std::vector<Case> cases = {
+      {good, ""},
+      {R"({"pipeline_id":"p2","ts":1736949601000,"latency_ms":3.5})", ""},
+      {"", "empty"},
+      {std::string(5000, ' ') + good, "too_large"},
+      {"{\"pipeline_id\":\"p\xff\",\"ts\":\"2025-01-15T14:00:01Z\"}", "invalid_utf8"},
+      {R"({"pipeline_id":"p1","ts":)", "invalid_json"},
+      {"not json at all", "invalid_json"},
+      {"[1,2,3]", "not_object"},
+      {R"({"ts":"2025-01-15T14:00:01Z","latency_ms":1})", "missing_series_key"},
+      {R"({"pipeline_id":{"a":1},"ts":"2025-01-15T14:00:01Z"})", "missing_series_key"},
+      {R"({"pipeline_id":"p1","latency_ms":1})", "missing_event_time"},
+      {R"({"pipeline_id":"p1","ts":"yesterday"})", "bad_event_time"},
+      {R"({"pipeline_id":"p1","ts":"2025-01-15T14:00:02Z","latency_ms":"slow"})", "wrong_type"},
+      {std::string("{\"pipeline_id\":\"p1\",\"x\":") + std::string(2000, '[') + std::string(2000, ']') +
+           ",\"ts\":\"2025-01-15T14:00:01Z\"}",
+       "invalid_json"},
+  };
+  std::string error;
+  auto producer = stream::RecordProducer::create({{"bootstrap.servers", bootstrap}}, error);
+  ASSERT_TRUE(producer) << error;
+  for (int round = 0; round < 3; ++round) {
+    for (const Case& c : cases) {
+      ASSERT_TRUE(producer->produce("bad.events", "k", c.value, detectors::Timestamp{}));
+    }
+  }
+  ASSERT_TRUE(producer->flush(seconds(20)));
+
+  dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + bootstrap +
+                              "\ndetect:\n  group_id: bad\n  listen: 127.0.0.1:0\n"
+                              "datasets:\n  - name: bad\n    topic: bad.events\n"
+                              "    series_key: pipeline_id\n    event_time: ts\n"
+                              "    window: 10s\n    step: 5s\n    max_record_bytes: 4096\n"
+                              "    checks:\n      latency: { field: latency_ms, p99_max: 1s }\n");
+  Process detect({vigilBinary(), "detect", "--config", dir.file("vigil.yaml")});
+  const auto listening = detect.waitForErr("listening on", seconds(20));
+  ASSERT_TRUE(listening);
+  const int port = std::stoi(listening->substr(listening->rfind(':') + 1));
+
+  std::map<std::string, double> expected;
+  double consumed = 0;
+  for (const Case& c : cases) {
+    if (c.reason.empty() || c.reason == "wrong_type") consumed += 3;
+    if (!c.reason.empty()) expected[c.reason] += 3;
+  }
+  std::string metrics;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    metrics = httpGet(port, "/metrics").body;
+    if (metricValue(metrics, "vigil_records_consumed_total{dataset=\"bad\"}") >= consumed) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(metricValue(metrics, "vigil_records_consumed_total{dataset=\"bad\"}"), consumed);
+  for (const auto& [reason, n] : expected) {
+    EXPECT_EQ(metricValue(metrics, "vigil_records_invalid_total{dataset=\"bad\",reason=\"" + reason + "\"}"), n)
+        << reason;
+  }
+  EXPECT_EQ(httpGet(port, "/healthz").status, 200);
+  EXPECT_EQ(detect.terminate(), 0);
+}
+
+}  // namespace
+}  // namespace vigil::testing

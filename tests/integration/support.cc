@@ -1,0 +1,207 @@
+#include "tests/integration/support.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace vigil::testing {
+
+std::string vigilBinary() { return VIGIL_BINARY; }
+
+Process::Process(const std::vector<std::string>& args) {
+  int out_pipe[2];
+  int err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
+    throw std::runtime_error("pipe failed");
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
+    throw std::runtime_error("cannot spawn " + args[0]);
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  out_ = out_pipe[0];
+  err_ = err_pipe[0];
+}
+
+Process::~Process() {
+  if (pid_ > 0 && !status_) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  if (out_ >= 0) close(out_);
+  if (err_ >= 0) close(err_);
+}
+
+std::optional<std::string> Process::readLineFrom(int fd, std::string& buffer,
+                                                 std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (const auto nl = buffer.find('\n'); nl != std::string::npos) {
+      std::string line = buffer.substr(0, nl);
+      buffer.erase(0, nl + 1);
+      return line;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return std::nullopt;
+    buffer.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+std::optional<std::string> Process::readLine(std::chrono::milliseconds timeout) {
+  return readLineFrom(out_, out_buffer_, timeout);
+}
+
+std::optional<std::string> Process::readErrLine(std::chrono::milliseconds timeout) {
+  return readLineFrom(err_, err_buffer_, timeout);
+}
+
+std::optional<std::string> Process::waitForErr(const std::string& needle,
+                                               std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    auto line = readErrLine(left);
+    if (!line) return std::nullopt;
+    if (line->find(needle) != std::string::npos) return line;
+  }
+  return std::nullopt;
+}
+
+std::string Process::drain(int fd, std::string& buffer) {
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) break;
+    char buf[4096];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    buffer.append(buf, static_cast<std::size_t>(n));
+  }
+  std::string out;
+  out.swap(buffer);
+  return out;
+}
+
+std::string Process::drainOut() { return drain(out_, out_buffer_); }
+std::string Process::drainErr() { return drain(err_, err_buffer_); }
+
+std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
+  if (status_) return status_;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    const pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+      return status_;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    // Keep the pipes from filling up while the child writes its last lines.
+    drain(out_, out_buffer_).swap(out_buffer_);
+    drain(err_, err_buffer_).swap(err_buffer_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+int Process::terminate(std::chrono::milliseconds timeout) {
+  if (status_) return *status_;
+  kill(pid_, SIGTERM);
+  if (auto code = wait(timeout)) return *code;
+  kill(pid_, SIGKILL);
+  return wait(std::chrono::seconds(10)).value_or(-SIGKILL);
+}
+
+RunResult run(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+  Process p(args);
+  RunResult r;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::optional<int> code;
+  while (!code && std::chrono::steady_clock::now() < deadline) {
+    code = p.wait(std::chrono::milliseconds(50));
+    r.out += p.drainOut();
+    r.err += p.drainErr();
+  }
+  r.out += p.drainOut();
+  r.err += p.drainErr();
+  r.exit_code = code.value_or(p.terminate());
+  return r;
+}
+
+HttpResult httpGet(int port, const std::string& path) {
+  HttpResult result;
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return result;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return result;
+  }
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return result;
+  }
+  std::string response;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    response.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  if (response.rfind("HTTP/1.1 ", 0) != 0) return result;
+  result.status = std::atoi(response.c_str() + 9);
+  if (const auto body = response.find("\r\n\r\n"); body != std::string::npos) {
+    result.body = response.substr(body + 4);
+  }
+  return result;
+}
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "vigil-test-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void TempDir::write(const std::string& name, const std::string& content) const {
+  std::ofstream(file(name), std::ios::trunc) << content;
+}
+
+}  // namespace vigil::testing

@@ -1,0 +1,80 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vigil::testing {
+
+// A child process running build/vigil with its stdout and stderr captured on
+// pipes. Killed (SIGKILL) on destruction if still running.
+class Process {
+ public:
+  explicit Process(const std::vector<std::string>& args);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  // The next complete line of stdout (or stderr), waiting at most `timeout`.
+  std::optional<std::string> readLine(std::chrono::milliseconds timeout);
+  std::optional<std::string> readErrLine(std::chrono::milliseconds timeout);
+  // Reads stderr lines until one contains `needle`; returns that line.
+  std::optional<std::string> waitForErr(const std::string& needle, std::chrono::milliseconds timeout);
+
+  // Sends SIGTERM and waits; returns the exit code (-signal when killed).
+  int terminate(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Waits for a normal exit; returns the exit code, or nullopt on timeout.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  // Everything read or readable from stdout / stderr so far (drains the pipes).
+  std::string drainOut();
+  std::string drainErr();
+
+ private:
+  std::optional<std::string> readLineFrom(int fd, std::string& buffer,
+                                          std::chrono::milliseconds timeout);
+  std::string drain(int fd, std::string& buffer);
+
+  pid_t pid_ = -1;
+  int out_ = -1;
+  int err_ = -1;
+  std::string out_buffer_;
+  std::string err_buffer_;
+  std::optional<int> status_;
+};
+
+// Runs a command to completion; returns (exit code, stdout, stderr).
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+RunResult run(const std::vector<std::string>& args,
+              std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+// A plain HTTP/1.1 GET on loopback; returns (status, body) or status 0 on failure.
+struct HttpResult {
+  int status = 0;
+  std::string body;
+};
+HttpResult httpGet(int port, const std::string& path);
+
+// A fresh directory under /tmp, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  void write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+// Path of the vigil binary under test.
+std::string vigilBinary();
+
+}  // namespace vigil::testing
