@@ -10,12 +10,9 @@ void warnAboutUnevaluatedChecks(const std::vector<detectors::DatasetSpec>& datas
     auto note = [&missing](bool configured, const char* what) {
       if (configured) missing += (missing.empty() ? "" : ", ") + std::string(what);
     };
-    note(d.freshness.has_value(), "freshness");
-    note(d.volume.has_value(), "volume");
-    note(d.nulls.has_value(), "nulls");
-    note(d.schema.has_value(), "schema");
     note(d.latency && d.latency->adaptive, "latency.adaptive");
-    note(d.latency && !d.latency->field, "latency without field (derived lag)");
+    note(d.volume && d.volume->adaptive, "volume.adaptive");
+    note(d.nulls && d.nulls->adaptive, "nulls.adaptive");
     if (!missing.empty()) {
       VIGIL_LOG(kWarn, "detect") << "dataset " << d.name << ": " << missing
                                  << " configured but not evaluated by this build";

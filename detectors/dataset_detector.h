@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -8,37 +9,53 @@
 
 #include "detectors/dataset_spec.h"
 #include "detectors/failure_event.h"
+#include "detectors/freshness_check.h"
 #include "detectors/latency_check.h"
+#include "detectors/nulls_check.h"
+#include "detectors/schema.h"
+#include "detectors/schema_check.h"
 #include "detectors/series_store.h"
 #include "detectors/step_stats.h"
+#include "detectors/volume_check.h"
 
 namespace vigil::detectors {
 
 // Judges every series of one dataset at every step end, in event time.
 //
 // The windows live in SeriesStores (one per input partition); this class owns
-// what outlives a window: each series' alert lifecycles. At a step end E it
-// merges each series' sub-windows in [E - window, E) across all stores, skips
-// series whose first record is less than a window old, runs every configured
-// check and appends the resulting events, ordered by (dataset, pipeline_id,
-// failure_type). `replay` drives it with one store and a watermark that follows
-// the input; `detect` with one store per partition and the dataset watermark.
+// what outlives a window: each series' alert lifecycles and reference schema,
+// and the dataset's field-name dictionary. At a step end E it merges each
+// series' sub-windows in [E - window, E) across all stores, runs every
+// configured check (window statistics only once the series has a full window
+// of history; freshness always) and appends the events, ordered by
+// (dataset, pipeline_id, failure_type). `replay` drives it with one store and
+// a watermark that follows the input; `detect` with one store per partition,
+// the dataset watermark, and freshness on the clock (evaluateFreshness).
 // Not thread-safe: called by one thread between record batches.
 class DatasetDetector {
  public:
-  explicit DatasetDetector(DatasetSpec spec);
+  enum class FreshnessMode { kAtStepEnds, kOnClock };
+
+  explicit DatasetDetector(DatasetSpec spec, FreshnessMode mode = FreshnessMode::kAtStepEnds);
+  DatasetDetector(DatasetDetector&&) noexcept;
+  ~DatasetDetector();
 
   const DatasetSpec& spec() const { return spec_; }
+  // Field names of this dataset, interned by whoever decodes its records.
+  FieldDictionary& fields() { return *fields_; }
 
   // Evaluates every step end E not yet evaluated with E <= watermark, oldest
-  // first. Stretches where no store holds data inside the window are skipped
-  // in O(1): an empty window cannot change any alert.
+  // first. Once no store has held data for long enough that nothing can
+  // change any more (a window, max_age, `for` and keep_firing_for past the
+  // newest data), the rest of the way to the watermark is skipped in O(1).
   void advanceTo(Timestamp watermark, std::span<const SeriesStore* const> stores,
                  std::vector<FailureEvent>& out);
 
-  // The next step end to evaluate; nullopt before any data was seen. A store
-  // may accept records up to (but excluding) nextStepEnd() + lookahead steps
-  // without recycling a sub-window that evaluation still needs.
+  // Freshness of every series seen, judged at `now` (detect's clock).
+  void evaluateFreshness(Timestamp now, std::span<const SeriesStore* const> stores,
+                         std::vector<FailureEvent>& out);
+
+  // The next step end to evaluate; nullopt before any data was seen.
   std::optional<Timestamp> nextStepEnd() const { return next_end_; }
 
   // True when a record this old must be dropped: it is more than the allowed
@@ -50,18 +67,27 @@ class DatasetDetector {
   std::size_t trackedSeries() const { return series_.size(); }
 
  private:
-  struct SeriesState {
-    std::optional<LatencyCheck::State> latency;
-  };
+  struct SeriesState;
+  struct Merged;
 
   void evaluateStep(Timestamp end, std::span<const SeriesStore* const> stores,
                     std::vector<FailureEvent>& out);
+  // Calls f(key, merged) for every series across the stores, in key order.
+  template <class F>
+  void forEachMergedSeries(Timestamp end, std::span<const SeriesStore* const> stores, F&& f);
+  SeriesState& stateFor(std::string_view key);
 
   DatasetSpec spec_;
+  FreshnessMode freshness_mode_;
+  std::unique_ptr<FieldDictionary> fields_;
   std::optional<LatencyCheck> latency_;
+  std::optional<FreshnessCheck> freshness_;
+  std::optional<VolumeCheck> volume_;
+  std::optional<NullsCheck> nulls_;
+  std::optional<SchemaCheck> schema_;
   std::optional<Timestamp> next_end_;
-  std::unordered_map<std::string, SeriesState> series_;
-  StepStats scratch_;  // the merged window of the series being judged
+  Duration settle_;  // how long after the newest data an evaluation can still change something
+  std::unordered_map<std::string, std::unique_ptr<SeriesState>> series_;
 };
 
 }  // namespace vigil::detectors

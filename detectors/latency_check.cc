@@ -36,20 +36,11 @@ std::optional<FailureEvent> LatencyCheck::evaluate(const QuantileSketch& window_
   if (transition == AlertLifecycle::Transition::kFired) state.fired_on_p99 = p99_out;
   const bool on_p99 = state.fired_on_p99;
 
-  FailureEvent event;
-  event.status = transition == AlertLifecycle::Transition::kFired ? EventStatus::kFiring
-                                                                  : EventStatus::kResolved;
-  event.timestamp = end;
-  event.dataset = series.dataset;
-  event.pipeline_id = series.pipeline_id;
-  event.failure_type = FailureType::kLatencySpike;
+  FailureEvent event =
+      makeEvent(transition, series, FailureType::kLatencySpike, end, window_, severity_);
   event.metric = on_p99 ? "latency_p99_seconds" : "latency_p95_seconds";
   event.threshold = on_p99 ? *p99_max_ : *p95_max_;
   event.actual_value = on_p99 ? p99 : p95;
-  event.severity = severity_;
-  event.window_start = end - window_;
-  event.window_end = end;
-  event.topic = series.topic;
   event.sample_count = window_latency.count();
   event.p95_seconds = p95;
   event.p99_seconds = p99;

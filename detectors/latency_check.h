@@ -4,18 +4,12 @@
 #include <string_view>
 
 #include "detectors/alert_lifecycle.h"
+#include "detectors/check.h"
 #include "detectors/dataset_spec.h"
 #include "detectors/failure_event.h"
 #include "detectors/sketch.h"
 
 namespace vigil::detectors {
-
-// Identifies the series an evaluation is about; views into the caller's data.
-struct SeriesContext {
-  std::string_view dataset;
-  std::string_view topic;
-  std::string_view pipeline_id;
-};
 
 // The latency check: p95 and p99 of a series' latency over the sliding window,
 // against the static bounds p95_max / p99_max. One `latency_spike` lifecycle

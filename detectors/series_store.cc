@@ -8,7 +8,8 @@ SeriesStore::SeriesStore(const DatasetSpec& spec)
       step_(spec.step),
       lateness_(spec.lateness()),
       lookahead_(lookaheadSteps(spec)),
-      max_series_(spec.max_series) {}
+      max_series_(spec.max_series),
+      null_fields_(spec.nulls ? spec.nulls->fields.size() : 0) {}
 
 SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
   auto it = series_.find(obs.series);
@@ -27,7 +28,8 @@ SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
   series.newest_seen = std::max(series.newest_seen, obs.event_time);
   newest_step_ = std::max(newest_step_, series.ring.newestStep());
   oldest_seen_ = std::min(oldest_seen_, obs.event_time);
-  if (obs.latency_seconds) slot->latency.add(*obs.latency_seconds);
+  if (slot->nulls.size() != null_fields_) slot->nulls.resize(null_fields_);
+  slot->add(obs);
   return AddResult::kAdded;
 }
 

@@ -72,6 +72,7 @@ class SeriesStore {
   Duration lateness_;
   std::int64_t lookahead_;
   std::uint32_t max_series_;
+  std::size_t null_fields_;
   Timestamp newest_step_ = Timestamp::min();
   Timestamp oldest_seen_ = Timestamp::max();
   std::unordered_map<std::string, Series, KeyHash, std::equal_to<>> series_;

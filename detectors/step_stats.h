@@ -1,5 +1,10 @@
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
+#include "detectors/observation.h"
+#include "detectors/schema.h"
 #include "detectors/sketch.h"
 
 namespace vigil::detectors {
@@ -8,10 +13,36 @@ namespace vigil::detectors {
 // Sub-windows merge: the window statistic is the merge of its steps, and a
 // series spread over partitions is the merge of its per-partition steps.
 struct StepStats {
-  QuantileSketch latency;  // seconds
+  QuantileSketch latency;             // seconds
+  std::uint64_t records = 0;
+  double volume = 0;                  // records, or the sum of count_field
+  std::vector<std::uint32_t> nulls;   // per nulls.fields entry; empty without the nulls check
+  FieldSet fields;                    // empty without the schema check
 
-  void clear() { latency.clear(); }
-  void merge(const StepStats& other) { latency.merge(other.latency); }
+  void add(const Observation& obs) {
+    ++records;
+    volume += obs.volume;
+    if (obs.latency_seconds) latency.add(*obs.latency_seconds);
+    if (obs.null_mask != 0) {
+      for (std::size_t i = 0; i < nulls.size(); ++i) nulls[i] += (obs.null_mask >> i) & 1u;
+    }
+    for (const FieldSeen& f : obs.fields) fields.add(f);
+  }
+  void clear() {
+    latency.clear();
+    records = 0;
+    volume = 0;
+    std::fill(nulls.begin(), nulls.end(), 0);
+    fields.clear();
+  }
+  void merge(const StepStats& other) {
+    latency.merge(other.latency);
+    records += other.records;
+    volume += other.volume;
+    if (nulls.size() < other.nulls.size()) nulls.resize(other.nulls.size());
+    for (std::size_t i = 0; i < other.nulls.size(); ++i) nulls[i] += other.nulls[i];
+    fields.merge(other.fields);
+  }
 };
 
 }  // namespace vigil::detectors

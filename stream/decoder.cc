@@ -127,6 +127,18 @@ bool skipValue(od::value& value, std::size_t depth) noexcept {
   }
 }
 
+std::uint8_t typeBit(od::json_type type) {
+  switch (type) {
+    case od::json_type::null: return detectors::kJsonNull;
+    case od::json_type::boolean: return detectors::kJsonBool;
+    case od::json_type::number: return detectors::kJsonNumber;
+    case od::json_type::string: return detectors::kJsonString;
+    case od::json_type::array: return detectors::kJsonArray;
+    case od::json_type::object: return detectors::kJsonObject;
+  }
+  return 0;
+}
+
 // A wanted top-level field as read from the record, before the plan gives it a meaning.
 struct FieldValue {
   enum class Kind { kAbsent, kNull, kString, kNumber, kOther };
@@ -258,6 +270,12 @@ DecodePlan DecodePlan::fromSpec(const detectors::DatasetSpec& spec) {
     plan.derived_latency = !spec.latency->field.has_value();
     plan.latency_scale = detectors::secondsPer(spec.latency->unit);
   }
+  if (spec.volume.has_value()) plan.count_field = spec.volume->count_field;
+  if (spec.nulls.has_value()) plan.null_fields = spec.nulls->fields;
+  if (plan.null_fields.size() > DecodePlan::kMaxNullFields) {
+    plan.null_fields.resize(DecodePlan::kMaxNullFields);
+  }
+  plan.track_fields = spec.schema.has_value();
   plan.max_record_bytes = spec.max_record_bytes;
   return plan;
 }
@@ -326,7 +344,9 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
                                                    Timestamp kafka_timestamp,
                                                    detectors::Observation& out,
                                                    DecodeNotes& notes) noexcept {
-  notes = DecodeNotes{};
+  notes.latency_wrong_type = false;
+  notes.count_wrong_type = false;
+  notes.fields.clear();  // keeps its capacity: no allocation per record
   if (value.empty()) return InvalidReason::kEmpty;
   if (value.size() > plan.max_record_bytes) return InvalidReason::kTooLarge;
   if (!simdjson::validate_utf8(value.data(), value.size())) return InvalidReason::kInvalidUtf8;
@@ -351,9 +371,14 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
   const WantedKey series_key(plan.series_key);
   const WantedKey event_time_key(plan.event_time);
   const WantedKey latency_key(plan.latency_field);
+  const WantedKey count_key(plan.count_field);
   FieldValue series;
   FieldValue event_time;
   FieldValue latency;
+  FieldValue count;
+  // Every nulls field counts as null until the record shows it with a value.
+  std::uint32_t null_mask =
+      plan.null_fields.empty() ? 0u : (~0u >> (32 - plan.null_fields.size()));
   for (auto field_result : object) {
     // Used in place: copying the field out of its result costs a store-forwarding stall per key.
     if (field_result.error()) return InvalidReason::kInvalidJson;
@@ -364,7 +389,18 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
     const bool is_series = series_key.matches(key);
     const bool is_event_time = event_time_key.matches(key);
     const bool is_latency = latency_key.matches(key);
-    if (!is_series && !is_event_time && !is_latency) {
+    const bool is_count = count_key.matches(key);
+    if (!plan.null_fields.empty() || plan.track_fields) {
+      od::json_type field_type;
+      if (field.value().type().get(field_type)) return InvalidReason::kInvalidJson;
+      if (plan.track_fields) notes.fields.push_back(RawField{key, typeBit(field_type)});
+      if (field_type != od::json_type::null) {
+        for (std::size_t i = 0; i < plan.null_fields.size(); ++i) {
+          if (key == plan.null_fields[i]) null_mask &= ~(1u << i);
+        }
+      }
+    }
+    if (!is_series && !is_event_time && !is_latency && !is_count) {
       if (!skipValue(field.value(), 2)) return InvalidReason::kInvalidJson;
       continue;
     }
@@ -374,6 +410,7 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
     if (is_series) series = read;
     if (is_event_time) event_time = read;
     if (is_latency) latency = read;
+    if (is_count) count = read;
   }
   // The object closed; anything after it ("{...} x", "{...}{...}") is trailing content.
   const char* trailing = nullptr;
@@ -434,9 +471,24 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
     latency_seconds = std::max(0.0, detectors::toSeconds(kafka_timestamp - when));
   }
 
+  double volume = 1;
+  if (plan.count_field.has_value()) {
+    volume = 0;  // absent or null: no rows
+    if (count.kind == FieldValue::Kind::kNumber && std::isfinite(count.number) &&
+        count.number >= 0) {
+      volume = count.number;
+    } else if (count.kind == FieldValue::Kind::kNumber || count.kind == FieldValue::Kind::kString ||
+               count.kind == FieldValue::Kind::kOther) {
+      notes.count_wrong_type = true;
+    }
+  }
+
   out.series = series_name;
   out.event_time = when;
   out.latency_seconds = latency_seconds;
+  out.volume = volume;
+  out.null_mask = null_mask;
+  out.fields = {};
   return std::nullopt;
 }
 

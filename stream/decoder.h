@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "detectors/dataset_spec.h"
 #include "detectors/observation.h"
@@ -37,14 +38,28 @@ struct DecodePlan {
   std::optional<std::string> latency_field;
   bool derived_latency = false;            // latency = Kafka timestamp - event time
   double latency_scale = 1.0;              // field unit -> seconds
+  std::optional<std::string> count_field;  // volume: sum this field instead of counting records
+  std::vector<std::string> null_fields;    // nulls: at most kMaxNullFields
+  bool track_fields = false;               // schema: report every top-level field and its type
   std::uint64_t max_record_bytes = 1 << 20;
+
+  static constexpr std::size_t kMaxNullFields = 32;
 
   static DecodePlan fromSpec(const detectors::DatasetSpec& spec);
 };
 
+// A top-level field as the record has it: its name (valid until the next
+// decode) and its JSON type as a detectors::JsonType bit.
+struct RawField {
+  std::string_view name;
+  std::uint8_t type;
+};
+
 // Side results of a decode that did not reject the record.
 struct DecodeNotes {
-  bool latency_wrong_type = false;  // latency field present but not a number
+  bool latency_wrong_type = false;  // latency field present but not a non-negative number
+  bool count_wrong_type = false;    // count_field present but not a non-negative number
+  std::vector<RawField> fields;     // with plan.track_fields: every top-level field, in order
 };
 
 // Decodes JSON record values with simdjson's on-demand API, touching only the

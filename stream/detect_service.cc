@@ -24,6 +24,7 @@ constexpr std::size_t kMaxQueuedPerPartition = 50000;
 constexpr int kMaxRoundIterations = 10000;
 constexpr Duration kShutdownFlush = std::chrono::seconds(30);
 constexpr Duration kRevokeFlush = std::chrono::seconds(10);
+constexpr Duration kFreshnessInterval{200};
 
 std::string describe(const TopicPartition& tp) {
   return tp.topic + "[" + std::to_string(tp.partition) + "]";
@@ -35,10 +36,16 @@ DetectService::DetectService(Options options, const detectors::Clock& clock, Str
     : options_(std::move(options)), clock_(clock), probe_(probe) {
   for (std::size_t d = 0; d < options_.datasets.size(); ++d) {
     const auto& spec = options_.datasets[d];
-    datasets_.push_back(DatasetState{detectors::DatasetDetector(spec), Timestamp::min(),
-                                     options_.detect.idle_timeout.value_or(2 * spec.step)});
+    datasets_.push_back(DatasetState{
+        detectors::DatasetDetector(spec, detectors::DatasetDetector::FreshnessMode::kOnClock),
+        Timestamp::min(), options_.detect.idle_timeout.value_or(2 * spec.step),
+        std::make_unique<std::mutex>()});
     datasets_by_topic_[spec.topic].push_back(d);
     dataset_index_[spec.name] = d;
+  }
+  for (std::size_t d = 0; d < datasets_.size(); ++d) {
+    bindings_.push_back({&options_.datasets[d], &datasets_[d].detector.fields(),
+                         datasets_[d].fields_mutex.get()});
   }
   threads_ = options_.detect.threads;
 }
@@ -109,9 +116,26 @@ void DetectService::round(std::vector<Message>& batch) {
                                      [](const auto& w) { return w.second->hasWork(); });
     if (!holding || !advanced) break;
   }
+  // Freshness runs on the clock, so a series that stops is judged without new records.
+  if (now - last_freshness_ >= kFreshnessInterval) {
+    last_freshness_ = now;
+    for (std::size_t d = 0; d < datasets_.size(); ++d) {
+      datasets_[d].detector.evaluateFreshness(now, storesOf(d), events);
+    }
+  }
   emit(events);
   for (auto& [tp, worker] : workers_) worker->tag(sink_->nextSequence());
   updateResumePause();
+}
+
+std::vector<const detectors::SeriesStore*> DetectService::storesOf(std::size_t dataset) const {
+  std::vector<const detectors::SeriesStore*> stores;
+  for (const auto& [tp, worker] : workers_) {
+    for (const auto& lane : worker->lanes()) {
+      if (lane.dataset == dataset) stores.push_back(&lane.store);
+    }
+  }
+  return stores;
 }
 
 void DetectService::processQueued() {
@@ -251,7 +275,7 @@ void DetectService::onAssigned(const std::vector<TopicPartition>& partitions) {
   for (const TopicPartition& tp : partitions) {
     const auto it = datasets_by_topic_.find(tp.topic);
     if (it == datasets_by_topic_.end()) continue;
-    workers_[tp] = std::make_unique<PartitionWorker>(tp, it->second, options_.datasets);
+    workers_[tp] = std::make_unique<PartitionWorker>(tp, it->second, bindings_);
     last_activity_[tp] = now;
     VIGIL_LOG(kInfo, kLog) << "partition " << describe(tp) << " assigned";
   }

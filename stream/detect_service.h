@@ -3,6 +3,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,7 @@ class DetectService final : private KafkaSource::Listener {
     detectors::DatasetDetector detector;
     detectors::Timestamp watermark = detectors::Timestamp::min();
     detectors::Duration idle_timeout;
+    std::unique_ptr<std::mutex> fields_mutex;  // guards detector.fields() while partitions run
   };
 
   void onAssigned(const std::vector<TopicPartition>& partitions) override;
@@ -55,6 +57,7 @@ class DetectService final : private KafkaSource::Listener {
 
   void round(std::vector<Message>& batch);
   void processQueued();
+  std::vector<const detectors::SeriesStore*> storesOf(std::size_t dataset) const;
   bool advanceDatasets(std::vector<detectors::FailureEvent>& events);
   void emit(std::vector<detectors::FailureEvent>& events);
   void commitAcknowledged(bool sync);
@@ -65,6 +68,8 @@ class DetectService final : private KafkaSource::Listener {
   const detectors::Clock& clock_;
   StreamProbe& probe_;
   std::vector<DatasetState> datasets_;
+  std::vector<PartitionWorker::DatasetBinding> bindings_;
+  detectors::Timestamp last_freshness_ = detectors::Timestamp::min();
   std::map<std::string, std::vector<std::size_t>> datasets_by_topic_;
   std::map<std::string, std::size_t> dataset_index_;
   std::map<TopicPartition, std::unique_ptr<PartitionWorker>> workers_;

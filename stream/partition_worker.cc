@@ -10,12 +10,13 @@ namespace vigil::stream {
 using detectors::Timestamp;
 
 PartitionWorker::PartitionWorker(TopicPartition tp, const std::vector<std::size_t>& datasets,
-                                 const std::vector<detectors::DatasetSpec>& specs)
+                                 const std::vector<DatasetBinding>& bindings)
     : tp_(std::move(tp)) {
   lanes_.reserve(datasets.size());
   for (const std::size_t d : datasets) {
-    lanes_.push_back(Lane{d, Decoder(DecodePlan::fromSpec(specs[d])),
-                          detectors::SeriesStore(specs[d]), 0, Timestamp::min(), {}});
+    const DatasetBinding& b = bindings[d];
+    lanes_.push_back(Lane{d, Decoder(DecodePlan::fromSpec(*b.spec)), detectors::SeriesStore(*b.spec),
+                          FieldInterner(*b.fields, b.fields_mutex), 0, Timestamp::min(), {}});
   }
 }
 
@@ -60,9 +61,10 @@ void PartitionWorker::processLane(Lane& lane, const LaneLimits& limits) {
       ++lane.counters.invalid[static_cast<std::size_t>(InvalidReason::kLate)];
       continue;
     }
-    if (notes.latency_wrong_type) {
+    if (notes.latency_wrong_type || notes.count_wrong_type) {
       ++lane.counters.invalid[static_cast<std::size_t>(InvalidReason::kWrongType)];
     }
+    if (!notes.fields.empty()) obs.fields = lane.interner.intern(notes.fields);
     switch (lane.store.add(obs)) {
       case detectors::SeriesStore::AddResult::kAdded:
         ++lane.counters.consumed;

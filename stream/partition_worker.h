@@ -3,12 +3,14 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <mutex>
 #include <optional>
 #include <vector>
 
 #include "detectors/dataset_spec.h"
 #include "detectors/series_store.h"
 #include "stream/decoder.h"
+#include "stream/field_interner.h"
 #include "stream/kafka_source.h"
 
 namespace vigil::stream {
@@ -36,17 +38,26 @@ struct LaneLimits {
 // record path); the service reads it between rounds.
 class PartitionWorker {
  public:
+  // What a lane needs of its dataset: the spec, and the field dictionary
+  // shared by all partitions (with its mutex) for the schema check.
+  struct DatasetBinding {
+    const detectors::DatasetSpec* spec;
+    detectors::FieldDictionary* fields;
+    std::mutex* fields_mutex;
+  };
+
   struct Lane {
     std::size_t dataset;
     Decoder decoder;
     detectors::SeriesStore store;
+    FieldInterner interner;
     std::uint64_t position = 0;  // absolute index of the next message to process
     detectors::Timestamp newest = detectors::Timestamp::min();  // newest event time placed
     LaneCounters counters;
   };
 
   PartitionWorker(TopicPartition tp, const std::vector<std::size_t>& datasets,
-                  const std::vector<detectors::DatasetSpec>& specs);
+                  const std::vector<DatasetBinding>& bindings);
 
   const TopicPartition& topicPartition() const { return tp_; }
 

@@ -11,8 +11,10 @@ ReplayEngine::ReplayEngine(const std::vector<detectors::DatasetSpec>& datasets, 
     : sink_(std::move(sink)), rejects_(std::move(rejects)) {
   lanes_.reserve(datasets.size());
   for (const auto& spec : datasets) {
-    lanes_.push_back(Lane{detectors::DatasetDetector(spec), Decoder(DecodePlan::fromSpec(spec)),
-                          detectors::SeriesStore(spec)});
+    auto detector = std::make_unique<detectors::DatasetDetector>(spec);
+    FieldInterner interner(detector->fields(), nullptr);
+    lanes_.push_back(Lane{std::move(detector), Decoder(DecodePlan::fromSpec(spec)),
+                          detectors::SeriesStore(spec), std::move(interner)});
   }
 }
 
@@ -32,8 +34,9 @@ void ReplayEngine::feed(std::string_view value) {
       continue;
     }
     if (lane.decoder.plan().derived_latency) obs.latency_seconds = 0.0;
-    if (notes.latency_wrong_type) reject(InvalidReason::kWrongType);
-    if (lane.watermark != Timestamp::min() && lane.detector.isLate(obs.event_time, lane.watermark)) {
+    if (notes.latency_wrong_type || notes.count_wrong_type) reject(InvalidReason::kWrongType);
+    if (!notes.fields.empty()) obs.fields = lane.interner.intern(notes.fields);
+    if (lane.watermark != Timestamp::min() && lane.detector->isLate(obs.event_time, lane.watermark)) {
       reject(InvalidReason::kLate);
       continue;
     }
@@ -42,7 +45,7 @@ void ReplayEngine::feed(std::string_view value) {
       // first step is anchored even before the record is added.
       lane.watermark = obs.event_time;
       const detectors::SeriesStore* stores[] = {&lane.store};
-      lane.detector.advanceTo(lane.watermark, stores, pending_);
+      lane.detector->advanceTo(lane.watermark, stores, pending_);
     }
     switch (lane.store.add(obs)) {
       case detectors::SeriesStore::AddResult::kAdded: break;
@@ -58,9 +61,9 @@ void ReplayEngine::feed(std::string_view value) {
 void ReplayEngine::finish() {
   for (Lane& lane : lanes_) {
     if (lane.watermark == Timestamp::min()) continue;
-    const auto step = lane.detector.spec().step;
+    const auto step = lane.detector->spec().step;
     const detectors::SeriesStore* stores[] = {&lane.store};
-    lane.detector.advanceTo(detectors::alignDown(lane.watermark, step) + step, stores, pending_);
+    lane.detector->advanceTo(detectors::alignDown(lane.watermark, step) + step, stores, pending_);
   }
   deliver(Timestamp::max());
 }

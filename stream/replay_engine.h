@@ -3,12 +3,14 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string_view>
 #include <vector>
 
 #include "detectors/dataset_detector.h"
 #include "detectors/series_store.h"
 #include "stream/decoder.h"
+#include "stream/field_interner.h"
 
 namespace vigil::stream {
 
@@ -38,9 +40,10 @@ class ReplayEngine {
 
  private:
   struct Lane {
-    detectors::DatasetDetector detector;
+    std::unique_ptr<detectors::DatasetDetector> detector;  // stable address for the interner
     Decoder decoder;
     detectors::SeriesStore store;
+    FieldInterner interner;
     detectors::Timestamp watermark = detectors::Timestamp::min();
   };
 

@@ -811,5 +811,72 @@ TEST(Rfc3339Test, LeapSecondIsReadAsFiftyNine) {
   EXPECT_EQ(parseRfc3339("2016-12-31T23:59:60.500Z"), utc(2016, 12, 31, 23, 59, 59, 500));
 }
 
+// With count_field the observation's volume is the field's value; absent or
+// null is 0 rows; a string is the wrong type and counts 0.
+TEST(DecoderTest, CountFieldBecomesTheVolume) {
+  DecodePlan plan = pipelinePlan();
+  plan.count_field = "rows";
+  Decoder decoder(plan);
+  Observation obs;
+  DecodeNotes notes;
+  ASSERT_FALSE(decoder.decode(kValidRecord, kKafkaTime, obs, notes));
+  EXPECT_DOUBLE_EQ(obs.volume, 1200.0);
+  ASSERT_FALSE(decoder.decode(R"({"pipeline_id":"p","ts":1736951520})", kKafkaTime, obs, notes));
+  EXPECT_DOUBLE_EQ(obs.volume, 0.0);
+  EXPECT_FALSE(notes.count_wrong_type);
+  ASSERT_FALSE(
+      decoder.decode(R"({"pipeline_id":"p","ts":1736951520,"rows":"many"})", kKafkaTime, obs, notes));
+  EXPECT_DOUBLE_EQ(obs.volume, 0.0);
+  EXPECT_TRUE(notes.count_wrong_type);
+}
+
+// Without count_field every record is a volume of 1.
+TEST(DecoderTest, WithoutCountFieldVolumeIsOne) {
+  Decoder decoder(pipelinePlan());
+  Observation obs;
+  DecodeNotes notes;
+  ASSERT_FALSE(decoder.decode(kValidRecord, kKafkaTime, obs, notes));
+  EXPECT_DOUBLE_EQ(obs.volume, 1.0);
+}
+
+// A nulls field that is absent or JSON null sets its bit; one with a value clears it.
+TEST(DecoderTest, NullMaskMarksAbsentAndNullFields) {
+  DecodePlan plan = pipelinePlan();
+  plan.null_fields = {"user_id", "amount", "coupon"};
+  Decoder decoder(plan);
+  Observation obs;
+  DecodeNotes notes;
+  ASSERT_FALSE(decoder.decode(kValidRecord, kKafkaTime, obs, notes));
+  EXPECT_EQ(obs.null_mask, 0b100u);  // coupon absent
+  ASSERT_FALSE(decoder.decode(
+      R"({"pipeline_id":"p","ts":1736951520,"user_id":null,"amount":0,"coupon":""})", kKafkaTime,
+      obs, notes));
+  EXPECT_EQ(obs.null_mask, 0b001u);  // user_id null; 0 and "" are values
+}
+
+// With track_fields every top-level field is reported once, in order, with its JSON type.
+TEST(DecoderTest, TrackFieldsReportsEveryTopLevelFieldAndType) {
+  DecodePlan plan = pipelinePlan();
+  plan.track_fields = true;
+  Decoder decoder(plan);
+  Observation obs;
+  DecodeNotes notes;
+  ASSERT_FALSE(decoder.decode(
+      R"({"pipeline_id":"p","ts":1736951520,"n":null,"b":true,"a":[1,{"x":2}],"o":{"k":"v"}})",
+      kKafkaTime, obs, notes));
+  ASSERT_EQ(notes.fields.size(), 6u);
+  const std::vector<std::pair<std::string_view, std::uint8_t>> expected = {
+      {"pipeline_id", detectors::kJsonString}, {"ts", detectors::kJsonNumber},
+      {"n", detectors::kJsonNull},             {"b", detectors::kJsonBool},
+      {"a", detectors::kJsonArray},            {"o", detectors::kJsonObject}};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(notes.fields[i].name, expected[i].first);
+    EXPECT_EQ(notes.fields[i].type, expected[i].second);
+  }
+  // Nested keys are not top-level fields, and the list starts over per record.
+  ASSERT_FALSE(decoder.decode(R"({"pipeline_id":"p","ts":1736951520})", kKafkaTime, obs, notes));
+  EXPECT_EQ(notes.fields.size(), 2u);
+}
+
 }  // namespace
 }  // namespace vigil::stream

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "detectors/alert_lifecycle.h"
+#include "detectors/check.h"
+#include "detectors/dataset_spec.h"
+
+namespace vigil::detectors {
+
+// The nulls check: per configured field, the fraction of the window's records
+// in which the field is absent or JSON null, against max_rate (strictly
+// above). One null_spike lifecycle per (series, field); the event names the
+// field in context.field. A window without records says nothing.
+class NullsCheck {
+ public:
+  struct State {
+    std::vector<AlertLifecycle> fields;
+  };
+
+  explicit NullsCheck(const DatasetSpec& spec);
+  State newState() const {
+    return State{std::vector<AlertLifecycle>(fields_.size(), AlertLifecycle(for_, keep_firing_for_))};
+  }
+  std::size_t fieldCount() const { return fields_.size(); }
+
+  void evaluate(const std::vector<std::uint32_t>& nulls, std::uint64_t records, Timestamp end,
+                const SeriesContext& series, State& state, std::vector<FailureEvent>& out) const;
+
+ private:
+  std::vector<std::string> fields_;
+  std::optional<double> max_rate_;
+  Duration window_;
+  Duration for_;
+  Duration keep_firing_for_;
+  Severity severity_;
+};
+
+}  // namespace vigil::detectors

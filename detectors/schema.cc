@@ -1,0 +1,51 @@
+#include "detectors/schema.h"
+
+namespace vigil::detectors {
+
+std::string jsonTypeNames(std::uint8_t mask) {
+  static constexpr std::pair<std::uint8_t, const char*> kNames[] = {
+      {kJsonNull, "null"},     {kJsonBool, "bool"},   {kJsonNumber, "number"},
+      {kJsonString, "string"}, {kJsonArray, "array"}, {kJsonObject, "object"}};
+  std::string out;
+  for (const auto& [bit, name] : kNames) {
+    if (mask & bit) out += (out.empty() ? "" : "|") + std::string(name);
+  }
+  return out;
+}
+
+std::optional<FieldId> FieldDictionary::find(std::string_view name) const {
+  const auto it = ids_.find(std::string(name));
+  if (it == ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<FieldId> FieldDictionary::intern(std::string_view name) {
+  if (auto id = find(name)) return id;
+  if (names_.size() >= kMaxFields) return std::nullopt;
+  const auto id = static_cast<FieldId>(names_.size());
+  names_.emplace_back(name);
+  ids_.emplace(names_.back(), id);
+  return id;
+}
+
+void FieldSet::add(FieldSeen f) {
+  const auto it = std::lower_bound(fields_.begin(), fields_.end(), f.id,
+                                   [](const FieldSeen& a, FieldId id) { return a.id < id; });
+  if (it != fields_.end() && it->id == f.id) {
+    it->types |= f.types;
+  } else {
+    fields_.insert(it, f);
+  }
+}
+
+void FieldSet::merge(const FieldSet& other) {
+  for (const FieldSeen& f : other.fields_) add(f);
+}
+
+std::uint8_t FieldSet::types(FieldId id) const {
+  const auto it = std::lower_bound(fields_.begin(), fields_.end(), id,
+                                   [](const FieldSeen& a, FieldId i) { return a.id < i; });
+  return it != fields_.end() && it->id == id ? it->types : 0;
+}
+
+}  // namespace vigil::detectors

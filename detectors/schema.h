@@ -1,0 +1,67 @@
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace vigil::detectors {
+
+// JSON value types as bits, so a field's types over many records are one mask.
+enum JsonType : std::uint8_t {
+  kJsonNull = 1 << 0,
+  kJsonBool = 1 << 1,
+  kJsonNumber = 1 << 2,
+  kJsonString = 1 << 3,
+  kJsonArray = 1 << 4,
+  kJsonObject = 1 << 5,
+};
+std::string jsonTypeNames(std::uint8_t mask);  // "number|string"
+
+using FieldId = std::uint16_t;
+
+// One top-level field of a record: its interned name and its JSON type.
+struct FieldSeen {
+  FieldId id;
+  std::uint8_t types;
+};
+
+// Interns top-level field names of one dataset to small ids, so per-step
+// schema state is a few bytes per field. Capped at kMaxFields names; beyond
+// that intern() returns nullopt and the field is not tracked. Not
+// thread-safe: stream/ guards it for parallel partitions.
+class FieldDictionary {
+ public:
+  static constexpr std::size_t kMaxFields = 1024;
+
+  std::optional<FieldId> intern(std::string_view name);
+  std::optional<FieldId> find(std::string_view name) const;
+  std::string_view name(FieldId id) const { return names_[id]; }
+  std::size_t size() const { return names_.size(); }
+
+ private:
+  std::vector<std::string> names_;
+  std::unordered_map<std::string, FieldId> ids_;
+};
+
+// The fields seen in one step (or a merged window), with the union of their
+// types: a small vector sorted by id. Plain data.
+class FieldSet {
+ public:
+  void add(FieldSeen f);
+  void merge(const FieldSet& other);
+  void clear() { fields_.clear(); }
+  bool empty() const { return fields_.empty(); }
+  // The types seen for `id`; 0 when never seen.
+  std::uint8_t types(FieldId id) const;
+  std::span<const FieldSeen> fields() const { return fields_; }
+
+ private:
+  std::vector<FieldSeen> fields_;
+};
+
+}  // namespace vigil::detectors

@@ -1,0 +1,86 @@
+#include "detectors/schema_check.h"
+
+#include <algorithm>
+
+namespace vigil::detectors {
+namespace {
+
+constexpr std::uint8_t kNonNull = static_cast<std::uint8_t>(~kJsonNull);
+
+bool sameFields(const FieldSet& a, const FieldSet& b) {
+  const auto fa = a.fields();
+  const auto fb = b.fields();
+  return std::equal(fa.begin(), fa.end(), fb.begin(), fb.end(),
+                    [](const FieldSeen& x, const FieldSeen& y) {
+                      return x.id == y.id && x.types == y.types;
+                    });
+}
+
+}  // namespace
+
+SchemaCheck::SchemaCheck(const DatasetSpec& spec, const FieldDictionary& dictionary)
+    : dictionary_(dictionary),
+      required_(spec.schema->required),
+      alert_on_new_fields_(spec.schema->alert_on_new_fields),
+      window_(spec.window),
+      for_(spec.alert.for_duration),
+      keep_firing_for_(spec.alert.keep_firing_for),
+      severity_(spec.alert.severity) {}
+
+std::optional<FailureEvent> SchemaCheck::evaluate(const FieldSet& window, const FieldSet& latest,
+                                                  std::uint64_t records_latest, Timestamp end,
+                                                  const SeriesContext& series,
+                                                  State& state) const {
+  if (!state.reference) {
+    if (window.empty()) return std::nullopt;
+    state.reference = window;
+    return std::nullopt;
+  }
+
+  std::vector<std::string> missing;
+  if (records_latest > 0) {
+    for (const std::string& name : required_) {
+      const auto id = dictionary_.find(name);
+      if (!id || latest.types(*id) == 0) missing.push_back(name);
+    }
+  }
+  // Fields outside the reference, and reference fields with a new type.
+  FieldSet drift;
+  std::vector<std::string> added, changed;
+  for (const FieldSeen& f : window.fields()) {
+    const std::uint8_t known = state.reference->types(f.id);
+    if (known == 0) {
+      if (!alert_on_new_fields_) continue;
+      drift.add(f);
+      added.emplace_back(dictionary_.name(f.id));
+    } else if ((f.types & kNonNull & ~known) != 0) {
+      drift.add(f);
+      changed.emplace_back(dictionary_.name(f.id));
+    }
+  }
+  // A drift that holds still for a full window becomes the new normal.
+  if (drift.empty() || !sameFields(drift, state.candidate)) {
+    state.candidate = drift;
+    state.candidate_since = end;
+  } else if (end - state.candidate_since >= window_) {
+    state.reference->merge(drift);
+    state.candidate.clear();
+    added.clear();
+    changed.clear();
+  }
+
+  const bool breached = !missing.empty() || !added.empty() || !changed.empty();
+  const auto transition =
+      state.lifecycle.update(breached ? Condition::kBreached : Condition::kClear, end);
+  if (transition == AlertLifecycle::Transition::kNone) return std::nullopt;
+  FailureEvent e = makeEvent(transition, series, FailureType::kSchemaDrift, end, window_, severity_);
+  e.metric = "schema_fields";
+  e.threshold = 0;
+  e.actual_value = static_cast<double>(missing.size() + added.size() + changed.size());
+  e.missing = std::move(missing);
+  e.added = std::move(added);
+  e.changed = std::move(changed);
+  return e;
+}
+
+}  // namespace vigil::detectors

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "detectors/alert_lifecycle.h"
+#include "detectors/check.h"
+#include "detectors/dataset_spec.h"
+#include "detectors/schema.h"
+
+namespace vigil::detectors {
+
+// The schema check. A series' reference schema is the set of top-level fields
+// (with their JSON types) seen in its first full window. At each step end:
+// - missing: a `required` field absent from every record of the latest step
+//   (a step without records says nothing); it clears when the field is back;
+// - added (only with alert_on_new_fields): fields in the window outside the
+//   reference;
+// - changed: a reference field seen with a JSON type it never had (null is
+//   the nulls check's business and never counts as a change).
+// One schema_drift lifecycle per series covers all three; the events list
+// them in context.missing / added / changed. An added or changed set that
+// stays the same for a full window is accepted into the reference, which
+// resolves the alert: the new shape has become the normal one.
+class SchemaCheck {
+ public:
+  struct State {
+    AlertLifecycle lifecycle;
+    std::optional<FieldSet> reference;
+    FieldSet candidate;        // the added/changed fields being watched for acceptance
+    Timestamp candidate_since;
+  };
+
+  SchemaCheck(const DatasetSpec& spec, const FieldDictionary& dictionary);
+  State newState() const { return State{AlertLifecycle(for_, keep_firing_for_), {}, {}, {}}; }
+
+  // `window` merges the window's steps, `latest` the last step; `records_latest`
+  // is the latest step's record count.
+  std::optional<FailureEvent> evaluate(const FieldSet& window, const FieldSet& latest,
+                                       std::uint64_t records_latest, Timestamp end,
+                                       const SeriesContext& series, State& state) const;
+
+ private:
+  const FieldDictionary& dictionary_;
+  std::vector<std::string> required_;
+  bool alert_on_new_fields_;
+  Duration window_;
+  Duration for_;
+  Duration keep_firing_for_;
+  Severity severity_;
+};
+
+}  // namespace vigil::detectors

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "detectors/schema.h"
+#include "stream/decoder.h"
+
+namespace vigil::stream {
+
+// Turns the field names a decoder reports into the dataset's field ids. Each
+// lane keeps its own cache, so the shared dictionary (and its mutex, when
+// partitions run in parallel) is touched only for a name the lane has not
+// seen. Names beyond the dictionary's cap are not tracked. Owned by one lane;
+// not thread-safe itself.
+class FieldInterner {
+ public:
+  // `mutex` may be null when a single thread uses the dictionary.
+  FieldInterner(detectors::FieldDictionary& dictionary, std::mutex* mutex)
+      : dictionary_(&dictionary), mutex_(mutex) {}
+
+  static constexpr std::size_t kMaxCached = 4 * detectors::FieldDictionary::kMaxFields;
+
+  // The ids of `raw`, valid until the next call.
+  std::span<const detectors::FieldSeen> intern(std::span<const RawField> raw);
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  detectors::FieldDictionary* dictionary_;
+  std::mutex* mutex_;
+  std::unordered_map<std::string, std::optional<detectors::FieldId>, Hash, std::equal_to<>> cache_;
+  std::vector<detectors::FieldSeen> out_;
+};
+
+}  // namespace vigil::stream

@@ -1,0 +1,293 @@
+// Freshness, volume, nulls and schema through DatasetDetector, each against
+// an exact computation or a hand-derived timeline.
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "detectors/dataset_detector.h"
+
+namespace vigil::detectors {
+namespace {
+
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+const Timestamp kT0 = timestampFromMillis(1'736'950'000'000);  // a multiple of 10 s
+
+struct Rec {
+  std::string series;
+  Timestamp t;
+  double volume = 1;
+  std::uint32_t null_mask = 0;
+  std::vector<FieldSeen> fields;
+};
+
+DatasetSpec baseSpec() {
+  DatasetSpec spec;
+  spec.name = "orders";
+  spec.topic = "orders.events";
+  spec.series_key = "pipeline_id";
+  spec.event_time = "ts";
+  spec.window = seconds(60);
+  spec.step = seconds(10);
+  return spec;
+}
+
+// Replays records the way `vigil replay` does and returns the events.
+std::vector<FailureEvent> run(DatasetDetector& detector, const std::vector<Rec>& records,
+                              Timestamp end) {
+  SeriesStore store(detector.spec());
+  const SeriesStore* stores[] = {&store};
+  std::vector<FailureEvent> events;
+  Timestamp watermark = Timestamp::min();
+  for (const Rec& r : records) {
+    if (r.t > watermark) {
+      watermark = r.t;
+      detector.advanceTo(watermark, stores, events);
+    }
+    Observation obs{r.series, r.t, std::nullopt, r.volume, r.null_mask, r.fields};
+    store.add(obs);
+  }
+  detector.advanceTo(end, stores, events);
+  return events;
+}
+
+// One record per second for `series` over [from, to).
+std::vector<Rec> steady(const std::string& series, Duration from, Duration to) {
+  std::vector<Rec> out;
+  for (Duration t = from; t < to; t += seconds(1)) out.push_back({series, kT0 + t});
+  return out;
+}
+
+// A series that stops goes stale at the first step end where its newest
+// record is more than max_age old, and resolves at the first step end after
+// it is back; the values are the age in seconds.
+TEST(FreshnessCheckTest, StaleAfterMaxAgeAndBackWhenDataReturns) {
+  DatasetSpec spec = baseSpec();
+  spec.freshness = FreshnessSpec{seconds(30)};
+  DatasetDetector detector(spec);
+  auto records = steady("a", seconds(0), seconds(100));   // newest at 99 s
+  auto more = steady("a", seconds(200), seconds(300));    // back at 200 s
+  records.insert(records.end(), more.begin(), more.end());
+  const auto events = run(detector, records, kT0 + seconds(300));
+  ASSERT_EQ(events.size(), 2u);
+  // Step ends at 10 s multiples: age at 130 s is 31 s > 30 s (at 120 s it is 21 s).
+  EXPECT_EQ(events[0].status, EventStatus::kFiring);
+  EXPECT_EQ(events[0].failure_type, FailureType::kStaleData);
+  EXPECT_EQ(events[0].timestamp, kT0 + seconds(130));
+  EXPECT_DOUBLE_EQ(events[0].actual_value, 31.0);
+  EXPECT_DOUBLE_EQ(events[0].threshold, 30.0);
+  EXPECT_EQ(events[0].metric, "freshness_seconds");
+  // The record at 200 s is evaluated first at the step end 210 s.
+  EXPECT_EQ(events[1].status, EventStatus::kResolved);
+  EXPECT_EQ(events[1].timestamp, kT0 + seconds(210));
+  EXPECT_DOUBLE_EQ(events[1].actual_value, 1.0);
+}
+
+// In detect, freshness is judged on the clock between records, to the millisecond.
+TEST(FreshnessCheckTest, OnTheClockFiresAsSoonAsMaxAgePasses) {
+  DatasetSpec spec = baseSpec();
+  spec.freshness = FreshnessSpec{seconds(30)};
+  DatasetDetector detector(spec, DatasetDetector::FreshnessMode::kOnClock);
+  SeriesStore store(spec);
+  store.add(Observation{"a", kT0 + seconds(5)});
+  const SeriesStore* stores[] = {&store};
+  std::vector<FailureEvent> events;
+  detector.evaluateFreshness(kT0 + seconds(35), stores, events);  // age exactly 30 s: fresh
+  EXPECT_TRUE(events.empty());
+  detector.evaluateFreshness(kT0 + seconds(35) + Duration{1}, stores, events);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].timestamp, kT0 + seconds(35) + Duration{1});
+  // Step-end evaluation leaves freshness alone in this mode.
+  detector.advanceTo(kT0 + seconds(200), stores, events);
+  EXPECT_EQ(events.size(), 1u);
+}
+
+// A series never seen is never stale; only series with records are judged.
+TEST(FreshnessCheckTest, UnseenSeriesIsNotStale) {
+  DatasetSpec spec = baseSpec();
+  spec.freshness = FreshnessSpec{seconds(30)};
+  DatasetDetector detector(spec);
+  const auto events = run(detector, steady("a", seconds(0), seconds(300)), kT0 + seconds(300));
+  EXPECT_TRUE(events.empty());
+}
+
+// The window volume is exactly the number of records (or the count_field
+// sum) in [E - window, E); below min is a drop, above max a spike.
+TEST(VolumeCheckTest, DropAndSpikeMatchExactWindowCounts) {
+  DatasetSpec spec = baseSpec();
+  spec.volume = VolumeSpec{std::nullopt, 40.0, 80.0};
+  DatasetDetector detector(spec);
+  std::vector<Rec> records;
+  // 1/s, then 0.5/s (30 per window: drop), then 1/s, then 2/s (120: spike), then 1/s.
+  auto add = [&](Duration from, Duration to, Duration every) {
+    for (Duration t = from; t < to; t += every) records.push_back({"a", kT0 + t});
+  };
+  add(seconds(0), seconds(120), seconds(1));
+  add(seconds(120), seconds(240), seconds(2));
+  add(seconds(240), seconds(360), seconds(1));
+  add(seconds(360), seconds(480), Duration{500});
+  add(seconds(480), seconds(600), seconds(1));
+  const auto events = run(detector, records, kT0 + seconds(600));
+
+  std::vector<std::pair<FailureType, EventStatus>> kinds;
+  for (const auto& e : events) {
+    kinds.emplace_back(e.failure_type, e.status);
+    double exact = 0;
+    for (const Rec& r : records) exact += r.t >= e.window_start && r.t < e.window_end;
+    EXPECT_DOUBLE_EQ(e.actual_value, exact) << formatRfc3339(e.timestamp);
+    EXPECT_EQ(e.metric, "row_count");
+  }
+  const std::vector<std::pair<FailureType, EventStatus>> expected = {
+      {FailureType::kVolumeDrop, EventStatus::kFiring},
+      {FailureType::kVolumeDrop, EventStatus::kResolved},
+      {FailureType::kVolumeSpike, EventStatus::kFiring},
+      {FailureType::kVolumeSpike, EventStatus::kResolved}};
+  EXPECT_EQ(kinds, expected);
+}
+
+// With count_field the window volume is the sum of the field, not the record count.
+TEST(VolumeCheckTest, CountFieldIsSummed) {
+  DatasetSpec spec = baseSpec();
+  spec.volume = VolumeSpec{"rows", 1000.0, std::nullopt};
+  DatasetDetector detector(spec);
+  std::vector<Rec> records;
+  for (int i = 0; i < 300; ++i) records.push_back({"a", kT0 + seconds(i), i < 150 ? 20.0 : 10.0});
+  const auto events = run(detector, records, kT0 + seconds(300));
+  ASSERT_EQ(events.size(), 1u);
+  // At 180 s the window holds 30 records of 20 rows and 30 of 10: 900 < 1000
+  // (at 170 s: 40 x 20 + 20 x 10 = 1000, not below).
+  EXPECT_EQ(events[0].failure_type, FailureType::kVolumeDrop);
+  EXPECT_EQ(events[0].timestamp, kT0 + seconds(180));
+  EXPECT_DOUBLE_EQ(events[0].actual_value, 900.0);
+}
+
+// A feed that stops is a drop (an empty window is a volume of 0), fired once;
+// a month of silence afterwards adds nothing.
+TEST(VolumeCheckTest, StoppedFeedDropsOnceThenSettles) {
+  DatasetSpec spec = baseSpec();
+  spec.volume = VolumeSpec{std::nullopt, 10.0, std::nullopt};
+  DatasetDetector detector(spec);
+  const auto events =
+      run(detector, steady("a", seconds(0), seconds(120)), kT0 + std::chrono::hours(24 * 30));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].status, EventStatus::kFiring);
+  EXPECT_DOUBLE_EQ(events[0].actual_value, 0.0);
+  EXPECT_EQ(detector.nextStepEnd(), kT0 + std::chrono::hours(24 * 30) + seconds(10));
+}
+
+// The null rate is the exact fraction of the window's records where the field
+// is absent or null, per field, and the event names the field.
+TEST(NullsCheckTest, RatePerFieldMatchesExactFraction) {
+  DatasetSpec spec = baseSpec();
+  spec.nulls = NullsSpec{{"user_id", "amount"}, 0.2, std::nullopt};
+  DatasetDetector detector(spec);
+  std::mt19937_64 rng(9);
+  std::vector<Rec> records;
+  for (int i = 0; i < 600; ++i) {
+    const bool burst = i >= 200 && i < 260;
+    std::uint32_t mask = 0;
+    if (std::bernoulli_distribution(burst ? 0.6 : 0.02)(rng)) mask |= 1u;  // user_id
+    if (std::bernoulli_distribution(0.02)(rng)) mask |= 2u;                 // amount
+    records.push_back({"a", kT0 + seconds(i), 1.0, mask});
+  }
+  const auto events = run(detector, records, kT0 + seconds(600));
+  ASSERT_EQ(events.size(), 2u);
+  for (const auto& e : events) {
+    EXPECT_EQ(e.failure_type, FailureType::kNullSpike);
+    EXPECT_EQ(e.field, "user_id");
+    double nulls = 0, total = 0;
+    for (const Rec& r : records) {
+      if (r.t < e.window_start || r.t >= e.window_end) continue;
+      ++total;
+      nulls += r.null_mask & 1u;
+    }
+    EXPECT_DOUBLE_EQ(e.actual_value, nulls / total);
+  }
+  EXPECT_EQ(events[0].status, EventStatus::kFiring);
+  EXPECT_EQ(events[1].status, EventStatus::kResolved);
+}
+
+class SchemaCheckTest : public ::testing::Test {
+ protected:
+  SchemaCheckTest() {
+    spec_ = baseSpec();
+    spec_.schema = SchemaSpec{{"user_id"}, true};
+  }
+  // A record carrying the named fields with the given types.
+  Rec rec(DatasetDetector& d, Duration t, std::vector<std::pair<std::string, std::uint8_t>> fields) {
+    Rec r{"a", kT0 + t};
+    for (const auto& [name, type] : fields) r.fields.push_back({*d.fields().intern(name), type});
+    return r;
+  }
+  DatasetSpec spec_;
+};
+
+// A required field missing from every record of a step fires schema_drift
+// with context.missing, and resolves when the field is back.
+TEST_F(SchemaCheckTest, MissingRequiredFieldFiresAndResolves) {
+  DatasetDetector d(spec_);
+  std::vector<Rec> records;
+  for (int i = 0; i < 300; ++i) {
+    const bool gone = i >= 100 && i < 150;
+    records.push_back(gone ? rec(d, seconds(i), {{"ts", kJsonString}})
+                           : rec(d, seconds(i), {{"ts", kJsonString}, {"user_id", kJsonString}}));
+  }
+  const auto events = run(d, records, kT0 + seconds(300));
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].timestamp, kT0 + seconds(110));  // the step [100, 110) lacks it
+  EXPECT_EQ(events[0].missing, std::vector<std::string>{"user_id"});
+  EXPECT_EQ(events[1].timestamp, kT0 + seconds(160));  // the step [150, 160) has it again
+  EXPECT_TRUE(events[1].missing.empty());
+}
+
+// A new field fires with context.added; once it has been there a full window
+// it joins the reference and the alert resolves while the field stays.
+TEST_F(SchemaCheckTest, NewFieldFiresThenIsAccepted) {
+  DatasetDetector d(spec_);
+  std::vector<Rec> records;
+  for (int i = 0; i < 400; ++i) {
+    std::vector<std::pair<std::string, std::uint8_t>> f = {{"user_id", kJsonString}};
+    if (i >= 100) f.emplace_back("discount", kJsonString);
+    records.push_back(rec(d, seconds(i), f));
+  }
+  const auto events = run(d, records, kT0 + seconds(400));
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].added, std::vector<std::string>{"discount"});
+  EXPECT_EQ(events[0].timestamp, kT0 + seconds(110));
+  EXPECT_EQ(events[1].status, EventStatus::kResolved);
+  EXPECT_EQ(events[1].timestamp, kT0 + seconds(170));  // stable for 60 s since 110 s
+}
+
+// Without alert_on_new_fields a new field is not an alert.
+TEST_F(SchemaCheckTest, NewFieldIgnoredWithoutAlertOnNewFields) {
+  spec_.schema->alert_on_new_fields = false;
+  DatasetDetector d(spec_);
+  std::vector<Rec> records;
+  for (int i = 0; i < 300; ++i) {
+    std::vector<std::pair<std::string, std::uint8_t>> f = {{"user_id", kJsonString}};
+    if (i >= 100) f.emplace_back("discount", kJsonString);
+    records.push_back(rec(d, seconds(i), f));
+  }
+  EXPECT_TRUE(run(d, records, kT0 + seconds(300)).empty());
+}
+
+// A field seen with a JSON type it never had is a change; null is not.
+TEST_F(SchemaCheckTest, TypeChangeFiresButNullDoesNot) {
+  DatasetDetector d(spec_);
+  std::vector<Rec> records;
+  for (int i = 0; i < 300; ++i) {
+    std::uint8_t type = kJsonNumber;
+    if (i >= 100 && i < 120) type = kJsonNull;
+    if (i >= 200 && i < 210) type = kJsonString;
+    records.push_back(rec(d, seconds(i), {{"user_id", kJsonString}, {"amount", type}}));
+  }
+  const auto events = run(d, records, kT0 + seconds(300));
+  ASSERT_GE(events.size(), 1u);
+  EXPECT_EQ(events[0].timestamp, kT0 + seconds(210));
+  EXPECT_EQ(events[0].changed, std::vector<std::string>{"amount"});
+}
+
+}  // namespace
+}  // namespace vigil::detectors
