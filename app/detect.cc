@@ -4,7 +4,6 @@
 #include "app/cli.h"
 #include "app/commands.h"
 #include "app/config_command.h"
-#include "app/unsupported.h"
 #include "app/signals.h"
 #include "common/log.h"
 #include "http/http_server.h"
@@ -50,7 +49,6 @@ int runDetect(int argc, char** argv) {
   }
   auto config = loadForCommand("detect", *args, kKafkaSection | kDetectSection | kDatasetsSection);
   if (!config) return kExitUsage;
-  warnAboutUnevaluatedChecks(config->datasets);
   installStopSignals();
 
   std::vector<std::string> names;

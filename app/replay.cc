@@ -5,7 +5,6 @@
 #include "app/cli.h"
 #include "app/commands.h"
 #include "app/config_command.h"
-#include "app/unsupported.h"
 #include "stream/replay_engine.h"
 
 namespace vigil::app {
@@ -55,7 +54,6 @@ int runReplay(int argc, char** argv) {
     }
   }
 
-  warnAboutUnevaluatedChecks(datasets);
   std::ifstream in(*input, std::ios::binary);
   if (!in) {
     std::fprintf(stderr, "vigil replay: cannot read %s\n", input->c_str());

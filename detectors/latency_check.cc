@@ -3,6 +3,9 @@
 namespace vigil::detectors {
 namespace {
 
+// Latencies are modelled as log(seconds + 1 us): a microsecond is noise.
+constexpr double kLatencyLogOffset = 1e-6;
+
 std::optional<double> boundSeconds(const std::optional<Duration>& d) {
   return d ? std::optional<double>(toSeconds(*d)) : std::nullopt;
 }
@@ -15,12 +18,20 @@ LatencyCheck::LatencyCheck(const DatasetSpec& spec)
       window_(spec.window),
       for_(spec.alert.for_duration),
       keep_firing_for_(spec.alert.keep_firing_for),
-      severity_(spec.alert.severity) {}
+      severity_(spec.alert.severity) {
+  if (spec.latency->adaptive) adaptive_ = adaptiveOptions(*spec.latency->adaptive, Direction::kUp, 0, kLatencyLogOffset);
+}
+
+LatencyCheck::State LatencyCheck::newState() const {
+  State s{AlertLifecycle(for_, keep_firing_for_)};
+  if (adaptive_) s.baseline.emplace(*adaptive_);
+  return s;
+}
 
 std::optional<FailureEvent> LatencyCheck::evaluate(const QuantileSketch& window_latency,
                                                    Timestamp end, const SeriesContext& series,
                                                    State& state) const {
-  if (window_latency.empty() || (!p95_max_ && !p99_max_)) {
+  if (window_latency.empty() || (!p95_max_ && !p99_max_ && !state.baseline)) {
     state.lifecycle.update(Condition::kUnknown, end);
     return std::nullopt;
   }
@@ -28,19 +39,30 @@ std::optional<FailureEvent> LatencyCheck::evaluate(const QuantileSketch& window_
   const double p99 = window_latency.quantile(0.99);
   const bool p99_out = p99_max_ && p99 > *p99_max_;
   const bool p95_out = p95_max_ && p95 > *p95_max_;
+  AdaptiveJudgement learned;
+  if (state.baseline) learned = judge(*state.baseline, p99, end, state.lifecycle.firing(), false);
 
+  const bool breached = p99_out || p95_out || learned.above;
   const auto transition =
-      state.lifecycle.update(p99_out || p95_out ? Condition::kBreached : Condition::kClear, end);
+      state.lifecycle.update(breached ? Condition::kBreached : Condition::kClear, end);
+  if (state.baseline) state.baseline->observe(p99, end, breached);
   if (transition == AlertLifecycle::Transition::kNone) return std::nullopt;
 
-  if (transition == AlertLifecycle::Transition::kFired) state.fired_on_p99 = p99_out;
-  const bool on_p99 = state.fired_on_p99;
-
+  using Cause = State::Cause;
+  if (transition == AlertLifecycle::Transition::kFired) {
+    state.cause = p99_out ? Cause::kP99 : p95_out ? Cause::kP95 : Cause::kAdaptive;
+  }
   FailureEvent event =
       makeEvent(transition, series, FailureType::kLatencySpike, end, window_, severity_);
-  event.metric = on_p99 ? "latency_p99_seconds" : "latency_p95_seconds";
-  event.threshold = on_p99 ? *p99_max_ : *p95_max_;
-  event.actual_value = on_p99 ? p99 : p95;
+  const bool on_p95 = state.cause == Cause::kP95;
+  event.metric = on_p95 ? "latency_p95_seconds" : "latency_p99_seconds";
+  event.actual_value = on_p95 ? p95 : p99;
+  if (state.cause == Cause::kAdaptive) {
+    event.threshold = learned.bounds ? learned.bounds->upper() : 0;
+  } else {
+    event.threshold = on_p95 ? *p95_max_ : *p99_max_;
+  }
+  if (learned.bounds) event.baseline = learned.bounds->expected();
   event.sample_count = window_latency.count();
   event.p95_seconds = p95;
   event.p99_seconds = p99;

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "detectors/alert_lifecycle.h"
+#include "detectors/baseline.h"
 #include "detectors/check.h"
 #include "detectors/dataset_spec.h"
 #include "detectors/failure_event.h"
@@ -12,21 +13,23 @@
 namespace vigil::detectors {
 
 // The latency check: p95 and p99 of a series' latency over the sliding window,
-// against the static bounds p95_max / p99_max. One `latency_spike` lifecycle
-// covers both bounds; the event names the quantile that is out of bounds (p99
-// when both are), and the resolved event names the one that fired. A window
-// with no latency samples says nothing (kUnknown): silence is the freshness
-// check's business. Stateless apart from the per-series State it is handed.
+// against the static bounds p95_max / p99_max and, with `adaptive`, a bound on
+// p99 learned from the series' own history (upward by default). One
+// `latency_spike` lifecycle covers every bound; the event names the quantile
+// that is out of bounds (p99 when both are), and the resolved event the one
+// that fired. A window with no latency samples says nothing (kUnknown) and
+// teaches the baseline nothing: silence is the freshness check's business.
 class LatencyCheck {
  public:
   struct State {
     AlertLifecycle lifecycle;
-    bool fired_on_p99 = true;
+    enum class Cause { kP99, kP95, kAdaptive } cause = Cause::kP99;
+    std::optional<AdaptiveBaseline> baseline;
   };
 
   explicit LatencyCheck(const DatasetSpec& spec);
 
-  State newState() const { return State{AlertLifecycle(for_, keep_firing_for_)}; }
+  State newState() const;
 
   // Judges the window [end - window, end) summarised by `window_latency`.
   std::optional<FailureEvent> evaluate(const QuantileSketch& window_latency, Timestamp end,
@@ -35,6 +38,7 @@ class LatencyCheck {
  private:
   std::optional<double> p95_max_;  // seconds
   std::optional<double> p99_max_;
+  std::optional<AdaptiveBaseline::Options> adaptive_;
   Duration window_;
   Duration for_;
   Duration keep_firing_for_;

@@ -8,7 +8,17 @@ NullsCheck::NullsCheck(const DatasetSpec& spec)
       window_(spec.window),
       for_(spec.alert.for_duration),
       keep_firing_for_(spec.alert.keep_firing_for),
-      severity_(spec.alert.severity) {}
+      severity_(spec.alert.severity) {
+  if (spec.nulls->adaptive) {
+    adaptive_ = adaptiveOptions(*spec.nulls->adaptive, Direction::kUp, kRateFloor);
+  }
+}
+
+NullsCheck::State NullsCheck::newState() const {
+  State s{std::vector<AlertLifecycle>(fields_.size(), AlertLifecycle(for_, keep_firing_for_)), {}};
+  if (adaptive_) s.baselines.assign(fields_.size(), AdaptiveBaseline(*adaptive_));
+  return s;
+}
 
 void NullsCheck::evaluate(const std::vector<std::uint32_t>& nulls, std::uint64_t records,
                           Timestamp end, const SeriesContext& series, State& state,
@@ -16,14 +26,23 @@ void NullsCheck::evaluate(const std::vector<std::uint32_t>& nulls, std::uint64_t
   for (std::size_t i = 0; i < fields_.size(); ++i) {
     const std::uint32_t n = i < nulls.size() ? nulls[i] : 0;
     const double rate = records ? static_cast<double>(n) / static_cast<double>(records) : 0.0;
-    const Condition c = !max_rate_ || records == 0 ? Condition::kUnknown
-                        : rate > *max_rate_        ? Condition::kBreached
-                                                   : Condition::kClear;
-    const auto transition = state.fields[i].update(c, end);
+    AlertLifecycle& lifecycle = state.fields[i];
+    AdaptiveJudgement learned;
+    if (!state.baselines.empty() && records > 0) {
+      learned = judge(state.baselines[i], rate, end, lifecycle.firing(), false);
+    }
+    const bool static_out = max_rate_ && rate > *max_rate_;
+    const bool breached = static_out || learned.above;
+    const Condition c = records == 0 || (!max_rate_ && !learned.bounds) ? Condition::kUnknown
+                        : breached                                       ? Condition::kBreached
+                                                                         : Condition::kClear;
+    const auto transition = lifecycle.update(c, end);
+    if (!state.baselines.empty() && records > 0) state.baselines[i].observe(rate, end, breached);
     if (transition == AlertLifecycle::Transition::kNone) continue;
     FailureEvent e = makeEvent(transition, series, FailureType::kNullSpike, end, window_, severity_);
     e.metric = "null_rate";
-    e.threshold = *max_rate_;
+    e.threshold = max_rate_ && (static_out || !learned.bounds) ? *max_rate_ : learned.bounds->upper();
+    if (learned.bounds) e.baseline = learned.bounds->expected();
     e.actual_value = rate;
     e.sample_count = records;
     e.field = fields_[i];

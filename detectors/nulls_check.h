@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "detectors/alert_lifecycle.h"
+#include "detectors/baseline.h"
 #include "detectors/check.h"
 #include "detectors/dataset_spec.h"
 
@@ -12,18 +13,22 @@ namespace vigil::detectors {
 
 // The nulls check: per configured field, the fraction of the window's records
 // in which the field is absent or JSON null, against max_rate (strictly
-// above). One null_spike lifecycle per (series, field); the event names the
-// field in context.field. A window without records says nothing.
+// above) and, with `adaptive`, against a rate learned from the series' own
+// history (upward by default; the spread never below half a percentage
+// point, so a field that is never null does not alert on its first null).
+// One null_spike lifecycle per (series, field); the event names the field in
+// context.field. A window without records says nothing.
 class NullsCheck {
  public:
   struct State {
     std::vector<AlertLifecycle> fields;
+    std::vector<AdaptiveBaseline> baselines;  // one per field with `adaptive`
   };
 
   explicit NullsCheck(const DatasetSpec& spec);
-  State newState() const {
-    return State{std::vector<AlertLifecycle>(fields_.size(), AlertLifecycle(for_, keep_firing_for_))};
-  }
+  static constexpr double kRateFloor = 0.005;
+
+  State newState() const;
   std::size_t fieldCount() const { return fields_.size(); }
 
   void evaluate(const std::vector<std::uint32_t>& nulls, std::uint64_t records, Timestamp end,
@@ -32,6 +37,7 @@ class NullsCheck {
  private:
   std::vector<std::string> fields_;
   std::optional<double> max_rate_;
+  std::optional<AdaptiveBaseline::Options> adaptive_;
   Duration window_;
   Duration for_;
   Duration keep_firing_for_;

@@ -1,6 +1,12 @@
 #include "detectors/volume_check.h"
 
 namespace vigil::detectors {
+namespace {
+
+// Volumes are modelled as log(count + 1): an empty window is log 1 = 0.
+constexpr double kVolumeLogOffset = 1.0;
+
+}  // namespace
 
 VolumeCheck::VolumeCheck(const DatasetSpec& spec)
     : min_(spec.volume->min),
@@ -8,27 +14,52 @@ VolumeCheck::VolumeCheck(const DatasetSpec& spec)
       window_(spec.window),
       for_(spec.alert.for_duration),
       keep_firing_for_(spec.alert.keep_firing_for),
-      severity_(spec.alert.severity) {}
+      severity_(spec.alert.severity) {
+  if (spec.volume->adaptive) {
+    adaptive_ = adaptiveOptions(*spec.volume->adaptive, Direction::kBoth, 0, kVolumeLogOffset);
+  }
+}
+
+VolumeCheck::State VolumeCheck::newState() const {
+  State s{AlertLifecycle(for_, keep_firing_for_), AlertLifecycle(for_, keep_firing_for_)};
+  if (adaptive_) s.baseline.emplace(*adaptive_);
+  return s;
+}
 
 void VolumeCheck::evaluate(double volume, std::uint64_t records, Timestamp end,
                            const SeriesContext& series, State& state,
                            std::vector<FailureEvent>& out) const {
-  auto judge = [&](AlertLifecycle& lifecycle, const std::optional<double>& bound, bool below,
-                   FailureType type) {
-    const Condition c = !bound ? Condition::kUnknown
-                        : (below ? volume < *bound : volume > *bound) ? Condition::kBreached
-                                                                        : Condition::kClear;
+  AdaptiveJudgement learned;
+  if (state.baseline) {
+    learned = judge(*state.baseline, volume, end, state.spike.firing(), state.drop.firing());
+  }
+  bool anomalous = false;
+  auto decide = [&](AlertLifecycle& lifecycle, const std::optional<double>& bound, bool below,
+                    FailureType type) {
+    const bool static_out = bound && (below ? volume < *bound : volume > *bound);
+    const bool learned_out = below ? learned.below : learned.above;
+    const bool judged = bound || learned.bounds;
+    anomalous |= static_out || learned_out;
+    const Condition c = !judged                     ? Condition::kUnknown
+                        : static_out || learned_out ? Condition::kBreached
+                                                    : Condition::kClear;
     const auto transition = lifecycle.update(c, end);
     if (transition == AlertLifecycle::Transition::kNone) return;
     FailureEvent e = makeEvent(transition, series, type, end, window_, severity_);
     e.metric = "row_count";
-    e.threshold = *bound;
+    if (bound && (static_out || !learned.bounds)) {
+      e.threshold = *bound;
+    } else {
+      e.threshold = below ? learned.bounds->lower() : learned.bounds->upper();
+    }
+    if (learned.bounds) e.baseline = learned.bounds->expected();
     e.actual_value = volume;
     e.sample_count = records;
     out.push_back(std::move(e));
   };
-  judge(state.drop, min_, true, FailureType::kVolumeDrop);
-  judge(state.spike, max_, false, FailureType::kVolumeSpike);
+  decide(state.drop, min_, true, FailureType::kVolumeDrop);
+  decide(state.spike, max_, false, FailureType::kVolumeSpike);
+  if (state.baseline) state.baseline->observe(volume, end, anomalous);
 }
 
 }  // namespace vigil::detectors

@@ -289,5 +289,63 @@ TEST_F(SchemaCheckTest, TypeChangeFiresButNullDoesNot) {
   EXPECT_EQ(events[0].changed, std::vector<std::string>{"amount"});
 }
 
+// With adaptive: {} and no static bound, a feed whose volume falls to a
+// third is a drop against its learned baseline; the event carries the learned
+// bound and the baseline, and the recovery resolves it.
+TEST(VolumeCheckTest, AdaptiveFlagsADropWithoutConfiguration) {
+  DatasetSpec spec = baseSpec();
+  spec.volume = VolumeSpec{std::nullopt, std::nullopt, std::nullopt, AdaptiveSpec{}};
+  DatasetDetector detector(spec);
+  std::mt19937_64 rng(12);
+  std::vector<Rec> records;
+  // Poisson arrivals at 2/s for 4 h, 0.66/s for 10 min, then 2/s again for 1 h.
+  auto add = [&](Duration from, Duration to, double rate) {
+    std::exponential_distribution<double> gap(rate);
+    for (double t = static_cast<double>(from.count()) / 1000; t < to.count() / 1000.0; t += gap(rng)) {
+      records.push_back({"a", kT0 + Duration{static_cast<std::int64_t>(t * 1000)}});
+    }
+  };
+  add(minutes(0), minutes(240), 2.0);
+  add(minutes(240), minutes(250), 0.66);
+  add(minutes(250), minutes(310), 2.0);
+  const auto events = run(detector, records, kT0 + minutes(310));
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].failure_type, FailureType::kVolumeDrop);
+  EXPECT_EQ(events[0].status, EventStatus::kFiring);
+  EXPECT_GE(events[0].timestamp, kT0 + minutes(240));
+  EXPECT_LE(events[0].timestamp, kT0 + minutes(242));
+  ASSERT_TRUE(events[0].baseline.has_value());
+  EXPECT_NEAR(*events[0].baseline, 120.0, 15.0);  // 2/s over a 60 s window
+  EXPECT_LT(events[0].actual_value, events[0].threshold);
+  EXPECT_LT(events[0].threshold, *events[0].baseline);
+  EXPECT_EQ(events[1].status, EventStatus::kResolved);
+  EXPECT_GE(events[1].timestamp, kT0 + minutes(250));
+}
+
+// Adaptive latency fires on a 10x spike of p99 with no static bound.
+TEST(LatencyCheckTest, AdaptiveFlagsASpikeWithoutConfiguration) {
+  DatasetSpec spec = baseSpec();
+  spec.latency = LatencySpec{"latency_ms", LatencyUnit::kMilliseconds, std::nullopt,
+                             std::nullopt, AdaptiveSpec{}};
+  DatasetDetector detector(spec);
+  SeriesStore store(spec);
+  const SeriesStore* stores[] = {&store};
+  std::mt19937_64 rng(13);
+  std::lognormal_distribution<double> normal(std::log(0.1), 0.3);
+  std::vector<FailureEvent> events;
+  for (int i = 0; i < 4 * 3600 * 5; ++i) {  // 5 records/s for 4 h, spiking for 5 min at 3 h
+    const Timestamp t = kT0 + Duration{i * 200};
+    const bool spike = i >= 3 * 3600 * 5 && i < (3 * 3600 + 300) * 5;
+    detector.advanceTo(t, stores, events);
+    store.add(Observation{"a", t, normal(rng) * (spike ? 10.0 : 1.0)});
+  }
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].failure_type, FailureType::kLatencySpike);
+  EXPECT_GE(events[0].timestamp, kT0 + std::chrono::hours(3));
+  EXPECT_LE(events[0].timestamp, kT0 + std::chrono::hours(3) + seconds(20));
+  EXPECT_EQ(events[0].metric, "latency_p99_seconds");
+  EXPECT_EQ(events[1].status, EventStatus::kResolved);
+}
+
 }  // namespace
 }  // namespace vigil::detectors
