@@ -69,7 +69,7 @@ class DetectService final : private KafkaSource::Listener {
   StreamProbe& probe_;
   std::vector<DatasetState> datasets_;
   std::vector<PartitionWorker::DatasetBinding> bindings_;
-  detectors::Timestamp last_freshness_ = detectors::Timestamp::min();
+  detectors::Timestamp last_freshness_{};  // clock time of the last freshness pass
   std::map<std::string, std::vector<std::size_t>> datasets_by_topic_;
   std::map<std::string, std::size_t> dataset_index_;
   std::map<TopicPartition, std::unique_ptr<PartitionWorker>> workers_;
