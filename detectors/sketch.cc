@@ -1,6 +1,7 @@
 #include "detectors/sketch.h"
 
 #include <algorithm>
+#include <tuple>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -89,12 +90,25 @@ void QuantileSketch::add(double value, std::uint32_t count) {
     if (!(index < offset_ && full_and_pinned)) ensureRange(index, index);
     index = std::max(index, offset_);
   }
-  addSaturating(buckets_[index - offset_], count);
+  const int position = index - offset_;
+  addSaturating(buckets_[position], count);
+  widenUsed(position, position);
+}
+
+void QuantileSketch::widenUsed(int first, int last) {
+  if (used_first_ > used_last_) {
+    used_first_ = first;
+    used_last_ = last;
+  } else {
+    used_first_ = std::min(used_first_, first);
+    used_last_ = std::max(used_last_, last);
+  }
 }
 
 void QuantileSketch::ensureRange(int lo, int hi) {
   const int size = static_cast<int>(buckets_.size());
-  const auto [first, last] = nonZeroExtent(buckets_);
+  const int first = used_first_;
+  const int last = used_last_;
   const bool has_data = first <= last;
   const int need_lo = has_data ? std::min(lo, offset_ + first) : lo;
   const int need_hi = has_data ? std::max(hi, offset_ + last) : hi;
@@ -128,6 +142,7 @@ void QuantileSketch::ensureRange(int lo, int hi) {
   }
   buckets_ = std::move(grown);
   offset_ = new_lo;
+  std::tie(used_first_, used_last_) = nonZeroExtent(buckets_);  // rare: only when the store moves
 }
 
 void QuantileSketch::merge(const QuantileSketch& other) {
@@ -139,7 +154,8 @@ void QuantileSketch::merge(const QuantileSketch& other) {
   const std::uint64_t other_count = other.count_;
   const std::uint64_t other_zero = other.zero_count_;
   const std::uint64_t other_rejected = other.rejected_;
-  const auto [first, last] = nonZeroExtent(other.buckets_);
+  const int first = other.used_first_;
+  const int last = other.used_last_;
   if (first <= last) {
     const int lo = other.offset_ + first;
     const int hi = other.offset_ + last;
@@ -154,6 +170,8 @@ void QuantileSketch::merge(const QuantileSketch& other) {
         const int index = std::max(other.offset_ + k, offset_);
         addSaturating(buckets_[index - offset_], other.buckets_[k]);
       }
+      widenUsed(std::max(other.offset_ + first, offset_) - offset_,
+                std::max(other.offset_ + last, offset_) - offset_);
     }
   }
   if (count_ == 0) {
@@ -171,7 +189,11 @@ void QuantileSketch::merge(const QuantileSketch& other) {
 void QuantileSketch::clear() {
   // Keep the store's allocation: a window slot is cleared and refilled every step, and the
   // next step's values usually land in the same buckets.
-  std::fill(buckets_.begin(), buckets_.end(), 0);
+  if (used_first_ <= used_last_) {
+    std::fill(buckets_.begin() + used_first_, buckets_.begin() + used_last_ + 1, 0);
+  }
+  used_first_ = 0;
+  used_last_ = -1;
   zero_count_ = 0;
   count_ = 0;
   rejected_ = 0;
@@ -188,11 +210,11 @@ double QuantileSketch::quantile(double q) const {
   if (rank == 0) return min_;
   if (rank == count_ - 1) return max_;
   std::uint64_t seen = zero_count_;
-  for (std::size_t k = 0; k < buckets_.size(); ++k) {
-    seen += buckets_[k];
+  for (int k = used_first_; k <= used_last_; ++k) {
+    seen += buckets_[static_cast<std::size_t>(k)];
     if (seen > rank) {
       // Every value in the bucket lies in [min, max]; clamping can only reduce the error.
-      return std::clamp(valueOf(offset_ + static_cast<int>(k)), min_, max_);
+      return std::clamp(valueOf(offset_ + k), min_, max_);
     }
   }
   return max_;  // only reachable when a saturated counter lost counts

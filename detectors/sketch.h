@@ -71,8 +71,14 @@ class QuantileSketch {
   // span would exceed kMaxBuckets, so that indices below the kept range map to buckets_[0].
   void ensureRange(int lo, int hi);
 
+  void widenUsed(int first, int last);
+
   std::vector<std::uint32_t> buckets_;  // buckets_[k] counts index offset_ + k
   int offset_ = 0;
+  // Positions in buckets_ that may be non-zero (first > last: none). Merges,
+  // clears and queries touch only these, not the slack the store keeps.
+  int used_first_ = 0;
+  int used_last_ = -1;
   std::uint64_t zero_count_ = 0;
   std::uint64_t count_ = 0;
   std::uint64_t rejected_ = 0;

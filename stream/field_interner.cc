@@ -3,7 +3,19 @@
 namespace vigil::stream {
 
 std::span<const detectors::FieldSeen> FieldInterner::intern(std::span<const RawField> raw) {
+  // Records of one dataset nearly always carry the same keys in the same
+  // order: then the previous record's ids hold and only the types change.
+  if (raw.size() == last_names_.size() && raw.size() == out_.size()) {
+    bool same = true;
+    for (std::size_t i = 0; i < raw.size() && same; ++i) same = raw[i].name == last_names_[i];
+    if (same) {
+      for (std::size_t i = 0; i < raw.size(); ++i) out_[i].types = raw[i].type;
+      return out_;
+    }
+  }
   out_.clear();
+  last_names_.clear();
+  bool all_tracked = true;
   for (const RawField& f : raw) {
     auto it = cache_.find(f.name);
     if (it == cache_.end()) {
@@ -18,7 +30,16 @@ std::span<const detectors::FieldSeen> FieldInterner::intern(std::span<const RawF
       if (cache_.size() >= kMaxCached) cache_.clear();
       it = cache_.emplace(std::string(f.name), id).first;
     }
-    if (it->second) out_.push_back(detectors::FieldSeen{*it->second, f.type});
+    if (it->second) {
+      out_.push_back(detectors::FieldSeen{*it->second, f.type});
+    } else {
+      all_tracked = false;
+    }
+  }
+  // Remember the key sequence only when every name has an id, so the fast
+  // path never has to skip an untracked field.
+  if (all_tracked) {
+    for (const RawField& f : raw) last_names_.emplace_back(f.name);
   }
   return out_;
 }

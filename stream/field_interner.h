@@ -40,6 +40,7 @@ class FieldInterner {
   std::mutex* mutex_;
   std::unordered_map<std::string, std::optional<detectors::FieldId>, Hash, std::equal_to<>> cache_;
   std::vector<detectors::FieldSeen> out_;
+  std::vector<std::string> last_names_;  // the key sequence out_ answers
 };
 
 }  // namespace vigil::stream
