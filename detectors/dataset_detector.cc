@@ -12,7 +12,33 @@ struct DatasetDetector::SeriesState {
   std::optional<VolumeCheck::State> volume;
   std::optional<NullsCheck::State> nulls;
   std::optional<SchemaCheck::State> schema;
+
+  // True while any alert of the series is firing or pending.
+  bool alerting() const {
+    auto busy = [](const AlertLifecycle& l) { return l.firing() || l.pending(); };
+    if (latency && busy(latency->lifecycle)) return true;
+    if (freshness && busy(freshness->lifecycle)) return true;
+    if (volume && (busy(volume->drop) || busy(volume->spike))) return true;
+    if (nulls) {
+      for (const auto& l : nulls->fields) {
+        if (busy(l)) return true;
+      }
+    }
+    return schema && busy(schema->lifecycle);
+  }
 };
+
+namespace {
+
+// Idle series are forgotten after an hour, or ten windows, or twice max_age,
+// whichever is longest.
+Duration evictionAge(const DatasetSpec& spec) {
+  Duration d = std::max<Duration>(std::chrono::hours(1), spec.window * 10);
+  if (spec.freshness) d = std::max(d, spec.freshness->max_age * 2);
+  return d;
+}
+
+}  // namespace
 
 // One series' window merged across stores, plus its latest step.
 struct DatasetDetector::Merged {
@@ -36,6 +62,7 @@ DatasetDetector::DatasetDetector(DatasetSpec spec, FreshnessMode mode)
   if (spec_.volume) volume_.emplace(spec_);
   if (spec_.nulls) nulls_.emplace(spec_);
   if (spec_.schema) schema_.emplace(spec_, *fields_);
+  evict_after_ = evictionAge(spec_);
   settle_ = spec_.window + spec_.step * 2 + spec_.alert.for_duration + spec_.alert.keep_firing_for +
             (spec_.freshness ? spec_.freshness->max_age : Duration{0});
 }
@@ -107,6 +134,14 @@ void DatasetDetector::evaluateStep(Timestamp end, std::span<const SeriesStore* c
   const std::size_t first_event = out.size();
   forEachMergedSeries(end, stores, [&](std::string_view key, const Merged& m) {
     const SeriesContext context{spec_.name, spec_.topic, key};
+    if (end - m.newest_seen >= evict_after_) {
+      const auto it = series_.find(std::string(key));
+      if (it == series_.end() || !it->second->alerting()) {
+        if (it != series_.end()) series_.erase(it);
+        evicted_.emplace_back(key);
+        return;
+      }
+    }
     SeriesState& state = stateFor(key);
     if (freshness_ && freshness_mode_ == FreshnessMode::kAtStepEnds) {
       if (!state.freshness) state.freshness = freshness_->newState();

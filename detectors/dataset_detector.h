@@ -5,6 +5,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "detectors/dataset_spec.h"
@@ -66,6 +67,13 @@ class DatasetDetector {
 
   std::size_t trackedSeries() const { return series_.size(); }
 
+  // A series idle this long, with no alert firing or pending, is forgotten:
+  // its alert state here and, through takeEvicted(), its windows in every
+  // store. A stale series is firing, so freshness keeps it until it returns.
+  Duration evictAfter() const { return evict_after_; }
+  // Series evicted since the last call; the caller removes them from its stores.
+  std::vector<std::string> takeEvicted() { return std::exchange(evicted_, {}); }
+
  private:
   struct SeriesState;
   struct Merged;
@@ -87,6 +95,8 @@ class DatasetDetector {
   std::optional<SchemaCheck> schema_;
   std::optional<Timestamp> next_end_;
   Duration settle_;  // how long after the newest data an evaluation can still change something
+  Duration evict_after_;
+  std::vector<std::string> evicted_;
   std::unordered_map<std::string, std::unique_ptr<SeriesState>> series_;
 };
 

@@ -50,6 +50,10 @@ class SeriesStore {
   }
 
   std::size_t seriesCount() const { return series_.size(); }
+  // Forgets a series (the detector decided it is idle); no-op if absent.
+  void evict(std::string_view key) {
+    if (const auto it = series_.find(key); it != series_.end()) series_.erase(it);
+  }
 
   // Records with an event time before this can be added without recycling a
   // sub-window still needed by the evaluation of `next_step_end`.

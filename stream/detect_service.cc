@@ -189,6 +189,13 @@ bool DetectService::advanceDatasets(std::vector<FailureEvent>& events) {
     const auto before = state.detector.nextStepEnd();
     state.detector.advanceTo(state.watermark, stores, events);
     if (state.detector.nextStepEnd() != before) advanced = true;
+    for (const std::string& key : state.detector.takeEvicted()) {
+      for (auto& [tp, worker] : workers_) {
+        for (auto& lane : worker->lanes()) {
+          if (lane.dataset == d) lane.store.evict(key);
+        }
+      }
+    }
     probe_.setSeriesTracked(d, state.detector.trackedSeries());
   }
   return advanced;

@@ -46,6 +46,7 @@ void ReplayEngine::feed(std::string_view value) {
       lane.watermark = obs.event_time;
       const detectors::SeriesStore* stores[] = {&lane.store};
       lane.detector->advanceTo(lane.watermark, stores, pending_);
+      for (const std::string& key : lane.detector->takeEvicted()) lane.store.evict(key);
     }
     switch (lane.store.add(obs)) {
       case detectors::SeriesStore::AddResult::kAdded: break;

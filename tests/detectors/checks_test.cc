@@ -347,5 +347,37 @@ TEST(LatencyCheckTest, AdaptiveFlagsASpikeWithoutConfiguration) {
   EXPECT_EQ(events[1].status, EventStatus::kResolved);
 }
 
+// A series idle for evictAfter() with nothing firing is forgotten, while a
+// stale series (firing) is kept for freshness until it comes back.
+TEST(EvictionTest, IdleSeriesAreForgottenStaleOnesKept) {
+  DatasetSpec spec = baseSpec();
+  spec.volume = VolumeSpec{std::nullopt, std::nullopt, 1e9, std::nullopt};  // never fires
+  DatasetDetector quiet(spec);
+  spec.freshness = FreshnessSpec{seconds(30)};
+  DatasetDetector stale(spec);
+  ASSERT_EQ(quiet.evictAfter(), std::chrono::hours(1));
+
+  for (DatasetDetector* d : {&quiet, &stale}) {
+    SeriesStore store(d->spec());
+    const SeriesStore* stores[] = {&store};
+    std::vector<FailureEvent> events;
+    // "gone" sends for 2 minutes; "busy" keeps sending for 2 hours.
+    for (int i = 0; i < 7200; ++i) {
+      const Timestamp t = kT0 + seconds(i);
+      d->advanceTo(t, stores, events);
+      for (const std::string& key : d->takeEvicted()) store.evict(key);
+      store.add(Observation{"busy", t});
+      if (i < 120) store.add(Observation{"gone", t});
+    }
+    if (d == &quiet) {
+      EXPECT_EQ(store.seriesCount(), 1u) << "the idle series is evicted from the store";
+      EXPECT_EQ(d->trackedSeries(), 1u);
+    } else {
+      EXPECT_EQ(store.seriesCount(), 2u) << "a stale series stays";
+      EXPECT_EQ(d->trackedSeries(), 2u);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace vigil::detectors
