@@ -1,6 +1,7 @@
 #include "detectors/sketch.h"
 
 #include <algorithm>
+#include <array>
 #include <tuple>
 #include <cmath>
 #include <cstdint>
@@ -80,7 +81,36 @@ void QuantileSketch::add(double value, std::uint32_t count) {
     zero_count_ += count;
     return;
   }
-  int index = indexOf(value);
+  addAt(indexOf(value), count);
+}
+
+void QuantileSketch::addAt(int index, std::uint64_t count) {
+  if (dense_) {
+    addDense(index, count);
+    return;
+  }
+  for (auto& [i, c] : sparse_) {
+    if (i == index) {
+      addSaturating(c, count);
+      return;
+    }
+  }
+  if (sparse_.size() < kSparseLimit) {
+    sparse_.emplace_back(index, static_cast<std::uint32_t>(
+                                    std::min<std::uint64_t>(count, std::numeric_limits<std::uint32_t>::max())));
+    return;
+  }
+  densify();
+  addDense(index, count);
+}
+
+void QuantileSketch::densify() {
+  dense_ = true;
+  for (const auto& [i, c] : sparse_) addDense(i, c);
+  std::vector<std::pair<int, std::uint32_t>>().swap(sparse_);  // dense from here on: free it
+}
+
+void QuantileSketch::addDense(int index, std::uint64_t count) {
   const int hi = offset_ + static_cast<int>(buckets_.size()) - 1;
   if (index < offset_ || index > hi) [[unlikely]] {
     // A full store whose top bucket is in use already collapses everything below it; skip
@@ -154,8 +184,15 @@ void QuantileSketch::merge(const QuantileSketch& other) {
   const std::uint64_t other_count = other.count_;
   const std::uint64_t other_zero = other.zero_count_;
   const std::uint64_t other_rejected = other.rejected_;
-  const int first = other.used_first_;
-  const int last = other.used_last_;
+  if (&other == this && !dense_) {
+    for (auto& entry : sparse_) addSaturating(entry.second, entry.second);
+  } else if (!other.dense_) {
+    for (const auto& [i, c] : other.sparse_) addAt(i, c);
+  } else if (!dense_) {
+    densify();
+  }
+  const int first = other.dense_ ? other.used_first_ : 0;
+  const int last = other.dense_ ? other.used_last_ : -1;
   if (first <= last) {
     const int lo = other.offset_ + first;
     const int hi = other.offset_ + last;
@@ -192,6 +229,8 @@ void QuantileSketch::clear() {
   if (used_first_ <= used_last_) {
     std::fill(buckets_.begin() + used_first_, buckets_.begin() + used_last_ + 1, 0);
   }
+  sparse_.clear();
+  dense_ = false;
   used_first_ = 0;
   used_last_ = -1;
   zero_count_ = 0;
@@ -210,6 +249,17 @@ double QuantileSketch::quantile(double q) const {
   if (rank == 0) return min_;
   if (rank == count_ - 1) return max_;
   std::uint64_t seen = zero_count_;
+  if (!dense_) {
+    std::array<std::pair<int, std::uint32_t>, kSparseLimit> sorted;
+    std::copy(sparse_.begin(), sparse_.end(), sorted.begin());
+    const auto end = sorted.begin() + static_cast<std::ptrdiff_t>(sparse_.size());
+    std::sort(sorted.begin(), end);
+    for (auto it = sorted.begin(); it != end; ++it) {
+      seen += it->second;
+      if (seen > rank) return std::clamp(valueOf(it->first), min_, max_);
+    }
+    return max_;
+  }
   for (int k = used_first_; k <= used_last_; ++k) {
     seen += buckets_[static_cast<std::size_t>(k)];
     if (seen > rank) {
@@ -229,7 +279,8 @@ double QuantileSketch::max() const {
 }
 
 std::size_t QuantileSketch::memoryBytes() const {
-  return sizeof(*this) + buckets_.capacity() * sizeof(std::uint32_t);
+  return sizeof(*this) + buckets_.capacity() * sizeof(std::uint32_t) +
+         sparse_.capacity() * sizeof(sparse_[0]);
 }
 
 }  // namespace vigil::detectors

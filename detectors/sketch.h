@@ -46,6 +46,7 @@ class QuantileSketch {
   static constexpr double kRelativeAccuracy = 0.005;
   static constexpr std::size_t kMaxBuckets = 4096;
   static constexpr double kMinIndexable = 1e-9;
+  static constexpr std::size_t kSparseLimit = 32;
 
   QuantileSketch() = default;
 
@@ -72,8 +73,17 @@ class QuantileSketch {
   void ensureRange(int lo, int hi);
 
   void widenUsed(int first, int last);
+  // Adds `count` at bucket index `index`, in whichever store is active.
+  void addAt(int index, std::uint64_t count);
+  void addDense(int index, std::uint64_t count);
+  void densify();
 
-  std::vector<std::uint32_t> buckets_;  // buckets_[k] counts index offset_ + k
+  // Small sketches (a sub-window of one series) keep (index, count) pairs: a
+  // merge then costs one add per pair, not a scan of a dense range. Past
+  // kSparseLimit distinct buckets the sketch turns dense for good (until clear()).
+  std::vector<std::pair<int, std::uint32_t>> sparse_;
+  bool dense_ = false;
+  std::vector<std::uint32_t> buckets_;  // dense: buckets_[k] counts index offset_ + k
   int offset_ = 0;
   // Positions in buckets_ that may be non-zero (first > last: none). Merges,
   // clears and queries touch only these, not the slack the store keeps.
