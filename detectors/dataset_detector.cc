@@ -121,9 +121,10 @@ void DatasetDetector::forEachMergedSeries(Timestamp end, std::span<const SeriesS
       merged.first_seen = std::min(merged.first_seen, series.first_seen);
       merged.newest_seen = std::max(merged.newest_seen, series.newest_seen);
       series.ring.forEachInWindow(end, [&](Timestamp start, const StepStats& s) {
-        merged.window.merge(s);
+        merged.window.mergeCounts(s);
         if (start == latest_start) merged.latest.merge(s);
       });
+      if (latency_) merged.window.latency.merge(series.latencyWindow(end, spec_.window, spec_.step));
     }
     f(key, merged);
   }

@@ -17,8 +17,11 @@ SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
     if (series_.size() >= max_series_) return AddResult::kSeriesCap;
     it = series_
              .emplace(std::string(obs.series),
-                      Series{WindowRing<StepStats>(window_, step_, static_cast<std::size_t>(lookahead_)), obs.event_time,
-                             obs.event_time})
+                      // One slot more than acceptBefore() uses: the step leaving the window
+                      // must still be there to be subtracted when the window moves.
+                      Series{WindowRing<StepStats>(window_, step_,
+                                                   static_cast<std::size_t>(lookahead_) + 1),
+                             obs.event_time, obs.event_time})
              .first;
   }
   Series& series = it->second;
@@ -30,7 +33,34 @@ SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
   oldest_seen_ = std::min(oldest_seen_, obs.event_time);
   if (slot->nulls.size() != null_fields_) slot->nulls.resize(null_fields_);
   slot->add(obs);
+  // A late record inside the window already aggregated joins the aggregate too.
+  if (obs.latency_seconds && series.window_end != Timestamp::min() &&
+      obs.event_time < series.window_end && obs.event_time >= series.window_end - window_) {
+    series.window_latency.add(*obs.latency_seconds);
+  }
   return AddResult::kAdded;
+}
+
+const QuantileSketch& SeriesStore::Series::latencyWindow(Timestamp end, Duration window,
+                                                         Duration step) const {
+  if (window_end == end) return window_latency;
+  if (window_end != Timestamp::min() && end - window_end == step) {
+    if (const StepStats* entering = ring.slotAt(window_end)) {
+      window_latency.merge(entering->latency);
+    }
+    // The first step of the old window; a window that is not a multiple of
+    // the step never includes the step straddling its lower edge.
+    Timestamp leaving = alignDown(window_end - window, step);
+    if (leaving < window_end - window) leaving += step;
+    if (leaving < end - window) {
+      if (const StepStats* s = ring.slotAt(leaving)) window_latency.subtract(s->latency);
+    }
+  } else {
+    window_latency.clear();
+    ring.forEachInWindow(end, [&](Timestamp, const StepStats& s) { window_latency.merge(s.latency); });
+  }
+  window_end = end;
+  return window_latency;
 }
 
 }  // namespace vigil::detectors

@@ -24,6 +24,15 @@ class SeriesStore {
     WindowRing<StepStats> ring;
     Timestamp first_seen;   // oldest event time seen
     Timestamp newest_seen;  // newest event time seen
+    // The latency sketch of the window [window_end - window, window_end),
+    // moved one step at a time by adding the new step and subtracting the
+    // expired one, instead of re-merging every sub-window at every step.
+    // Written by the evaluating thread between record batches.
+    mutable QuantileSketch window_latency;
+    mutable Timestamp window_end = Timestamp::min();
+
+    // The window's latency sketch at `end`, brought up to date.
+    const QuantileSketch& latencyWindow(Timestamp end, Duration window, Duration step) const;
   };
 
   enum class AddResult { kAdded, kLate, kSeriesCap };

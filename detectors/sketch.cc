@@ -221,6 +221,46 @@ void QuantileSketch::merge(const QuantileSketch& other) {
   count_ += other_count;
   zero_count_ += other_zero;
   rejected_ += other_rejected;
+  extremes_exact_ = extremes_exact_ && other.extremes_exact_;
+}
+
+void QuantileSketch::subtract(const QuantileSketch& other) {
+  if (other.count_ == 0 || &other == this) {
+    if (&other == this) clear();
+    return;
+  }
+  auto take = [this](int index, std::uint32_t c) {
+    if (!dense_) {
+      for (auto it = sparse_.begin(); it != sparse_.end(); ++it) {
+        if (it->first != index) continue;
+        it->second -= std::min(c, it->second);
+        if (it->second == 0) sparse_.erase(it);
+        return;
+      }
+      return;
+    }
+    // The same mapping merge() used: indices below a collapsed store's range
+    // went to its lowest bucket.
+    const int position = std::max(index, offset_) - offset_;
+    if (position < 0 || position >= static_cast<int>(buckets_.size())) return;
+    auto& bucket = buckets_[static_cast<std::size_t>(position)];
+    bucket -= std::min(c, bucket);
+  };
+  if (!other.dense_) {
+    for (const auto& [i, c] : other.sparse_) take(i, c);
+  } else {
+    for (int k = other.used_first_; k <= other.used_last_; ++k) {
+      const auto c = other.buckets_[static_cast<std::size_t>(k)];
+      if (c != 0) take(other.offset_ + k, c);
+    }
+  }
+  count_ -= std::min(count_, other.count_);
+  zero_count_ -= std::min(zero_count_, other.zero_count_);
+  if (count_ == 0) {
+    clear();
+    return;
+  }
+  extremes_exact_ = false;
 }
 
 void QuantileSketch::clear() {
@@ -231,6 +271,7 @@ void QuantileSketch::clear() {
   }
   sparse_.clear();
   dense_ = false;
+  extremes_exact_ = true;
   used_first_ = 0;
   used_last_ = -1;
   zero_count_ = 0;
@@ -245,9 +286,11 @@ double QuantileSketch::quantile(double q) const {
   q = std::clamp(q, 0.0, 1.0);
   const auto rank = static_cast<std::uint64_t>(std::floor(q * static_cast<double>(count_ - 1)));
   if (rank < zero_count_) return 0;
-  // The extreme ranks are the exact min and max, which the sketch keeps.
-  if (rank == 0) return min_;
-  if (rank == count_ - 1) return max_;
+  // The extreme ranks are the exact min and max, while the sketch knows them.
+  if (extremes_exact_ && rank == 0) return min_;
+  if (extremes_exact_ && rank == count_ - 1) return max_;
+  const double lo = extremes_exact_ ? min_ : -std::numeric_limits<double>::infinity();
+  const double hi = extremes_exact_ ? max_ : std::numeric_limits<double>::infinity();
   std::uint64_t seen = zero_count_;
   if (!dense_) {
     std::array<std::pair<int, std::uint32_t>, kSparseLimit> sorted;
@@ -256,15 +299,15 @@ double QuantileSketch::quantile(double q) const {
     std::sort(sorted.begin(), end);
     for (auto it = sorted.begin(); it != end; ++it) {
       seen += it->second;
-      if (seen > rank) return std::clamp(valueOf(it->first), min_, max_);
+      if (seen > rank) return std::clamp(valueOf(it->first), lo, hi);
     }
-    return max_;
+    return extremes_exact_ || sparse_.empty() ? max_ : valueOf(sorted[sparse_.size() - 1].first);
   }
   for (int k = used_first_; k <= used_last_; ++k) {
     seen += buckets_[static_cast<std::size_t>(k)];
     if (seen > rank) {
       // Every value in the bucket lies in [min, max]; clamping can only reduce the error.
-      return std::clamp(valueOf(offset_ + k), min_, max_);
+      return std::clamp(valueOf(offset_ + k), lo, hi);
     }
   }
   return max_;  // only reachable when a saturated counter lost counts

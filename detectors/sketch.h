@@ -52,6 +52,10 @@ class QuantileSketch {
 
   void add(double value, std::uint32_t count = 1);
   void merge(const QuantileSketch& other);
+  // Removes what an earlier merge(other) added — a sliding window dropping
+  // its oldest step. Exact for every bucket; afterwards min() and max() are
+  // only bounds, so quantiles are no longer clamped to them.
+  void subtract(const QuantileSketch& other);
   void clear();
 
   // q in [0, 1]. Returns NaN when empty.
@@ -89,6 +93,7 @@ class QuantileSketch {
   // clears and queries touch only these, not the slack the store keeps.
   int used_first_ = 0;
   int used_last_ = -1;
+  bool extremes_exact_ = true;  // false once subtract() ran: min_/max_ may be stale
   std::uint64_t zero_count_ = 0;
   std::uint64_t count_ = 0;
   std::uint64_t rejected_ = 0;

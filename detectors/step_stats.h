@@ -37,6 +37,10 @@ struct StepStats {
   }
   void merge(const StepStats& other) {
     latency.merge(other.latency);
+    mergeCounts(other);
+  }
+  // Everything but the latency sketch, which windows keep incrementally.
+  void mergeCounts(const StepStats& other) {
     records += other.records;
     volume += other.volume;
     if (nulls.size() < other.nulls.size()) nulls.resize(other.nulls.size());

@@ -34,6 +34,12 @@ class WindowRing {
   template <class F>
   void forEachInWindow(Timestamp window_end, F&& f) const;
 
+  // The sub-window of the step starting at `step_start`, if the ring holds it.
+  const Stat* slotAt(Timestamp step_start) const {
+    const Slot& slot = slots_[indexOf(step_start)];
+    return slot.start == step_start ? &slot.stat : nullptr;
+  }
+
   // The start of the newest step placed so far; Timestamp::min() when empty.
   Timestamp newestStep() const { return newest_; }
   bool empty() const { return newest_ == Timestamp::min(); }

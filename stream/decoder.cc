@@ -21,6 +21,7 @@ using detectors::Timestamp;
 // Containers nested deeper than this make the record invalid. On-demand skips values by counting
 // brackets and enforces no depth itself, so the decoder walks skipped containers and counts.
 constexpr std::size_t kMaxDepth = 64;
+constexpr std::size_t kParserDepthHeadroom = 8;
 
 // Event times outside [1970, 9999] are producer bugs (a zero, a unit mix-up), not data.
 constexpr Timestamp kMinEventTime{};
@@ -285,9 +286,13 @@ DecodePlan DecodePlan::fromSpec(const detectors::DatasetSpec& spec) {
 // parser, whose string buffer holds unescaped strings. Both are sized once for max_record_bytes so
 // the steady state allocates nothing; the views in an Observation point into them.
 struct Decoder::Impl {
-  explicit Impl(std::uint64_t max_record_bytes) : parser_(max_record_bytes) {
+  explicit Impl(std::uint64_t max_record_bytes)
+      : parser_(max_record_bytes) {
     // A failure here is retried by iterate(), which then reports CAPACITY or MEMALLOC.
-    std::ignore = parser_.allocate(max_record_bytes, kMaxDepth);
+    // simdjson tracks depth in an array of max_depth entries and only asserts
+    // (in debug builds) when it would run past it: allocate beyond our own
+    // limit so the walker always rejects first and simdjson never overruns.
+    std::ignore = parser_.allocate(max_record_bytes, kMaxDepth + kParserDepthHeadroom);
   }
 
   std::optional<InvalidReason> decode(const DecodePlan& plan, std::string_view value,
