@@ -685,6 +685,7 @@ detectors::NullsSpec readNulls(Reader& r) {
   if (auto v = r.get("fields", Need::kRequired)) {
     if (auto fields = asStrings(*v)) {
       if (fields->empty()) v->problem("must list at least one field");
+      if (fields->size() > 32) v->problem("at most 32 fields");
       spec.fields = std::move(*fields);
     }
   }

@@ -195,7 +195,7 @@ int runDemo(int argc, char** argv) {
     reader->poll(items, std::chrono::milliseconds(200));
     for (const auto& item : items) {
       const auto e = nlohmann::json::parse(item.value, nullptr, false);
-      if (e.is_discarded()) continue;
+      if (e.is_discarded() || !e.is_object()) continue;
       ++events;
       seen.emplace(e.value("failure_type", ""), e.value("status", ""));
       timeline.line("detect", describeEvent(e));

@@ -119,7 +119,9 @@ int runGen(int argc, char** argv) {
   } catch (const std::exception&) {
     return usage("--rate, --pipelines and --seed take numbers");
   }
-  if (!(options.rate > 0) || options.rate > 10e6) return usage("--rate: expected 0 < N <= 10000000");
+  if (!(options.rate >= 0.01) || options.rate > 10e6) {
+    return usage("--rate: expected 0.01 <= N <= 10000000 records/s");
+  }
   if (options.pipelines < 1 || options.pipelines > 100000) {
     return usage("--pipelines: expected 1..100000");
   }

@@ -143,7 +143,9 @@ void TelemetryGenerator::schedule(std::size_t index, Timestamp after) {
   Stream& s = streams_[index];
   Timestamp t = after;
   std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const Timestamp end = options_.start + options_.duration;
   for (;;) {
+    if (t >= end) return;  // nothing more to schedule for this stream
     double rate = s.base_rate * (s.bursting ? kBurstFactor : 1.0);
     if (active(FaultKind::kVolumeDrop, s, t)) rate *= kDropFactor;
     const double u = std::max(unit(rng_), 1e-12);

@@ -116,11 +116,10 @@ void AdaptiveBaseline::observe(double raw, Timestamp t, bool anomalous) {
     // bias the estimate low and make the bound chase its own alerts. While an
     // incident lasts the width that judged it is frozen (see bounds()).
     if (anomalous && quarantine_.empty()) frozen_k_ = currentK();
-    const double sigma = std::max({sigma_, options_.absolute_floor,
-                                   std::numeric_limits<double>::min()});
-    const double center =
-        profileAt(active_, hourOfWeek(hoursSinceEpoch(t))) + level_;
-    (*tail_).quantile(std::abs(value - center) / sigma);
+    // The same floored sigma as the bound: a series whose spread is 0 must not
+    // score its first jitter as infinitely surprising.
+    const Bounds b = *bounds(t);
+    (*tail_).quantile(std::abs(value - b.center) / b.sigma);
     ++tail_count_;
   }
   if (!anomalous) {

@@ -93,7 +93,7 @@ void DatasetDetector::advanceTo(Timestamp watermark, std::span<const SeriesStore
 }
 
 DatasetDetector::SeriesState& DatasetDetector::stateFor(std::string_view key) {
-  auto it = series_.find(std::string(key));
+  auto it = series_.find(key);
   if (it == series_.end()) it = series_.emplace(std::string(key), std::make_unique<SeriesState>()).first;
   return *it->second;
 }
@@ -103,14 +103,16 @@ void DatasetDetector::forEachMergedSeries(Timestamp end, std::span<const SeriesS
                                           F&& f) {
   // Gather (series, store entry) pairs and sort by key: equal keys from several
   // partitions become neighbours to merge, and events come out in key order.
-  std::vector<std::pair<std::string_view, const SeriesStore::Series*>> entries;
+  auto& entries = entries_;
+  entries.clear();
   for (const SeriesStore* store : stores) {
     store->forEachSeries([&](std::string_view key, const SeriesStore::Series& series) {
       entries.emplace_back(key, &series);
     });
   }
-  std::sort(entries.begin(), entries.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Stable: equal keys keep store order, so sums merge in the same order every time.
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   Merged merged;
   const Timestamp latest_start = end - spec_.step;
   for (std::size_t i = 0; i < entries.size();) {
@@ -136,7 +138,7 @@ void DatasetDetector::evaluateStep(Timestamp end, std::span<const SeriesStore* c
   forEachMergedSeries(end, stores, [&](std::string_view key, const Merged& m) {
     const SeriesContext context{spec_.name, spec_.topic, key};
     if (end - m.newest_seen >= evict_after_) {
-      const auto it = series_.find(std::string(key));
+      const auto it = series_.find(key);
       if (it == series_.end() || !it->second->alerting()) {
         if (it != series_.end()) series_.erase(it);
         evicted_.emplace_back(key);

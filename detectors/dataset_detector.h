@@ -97,7 +97,13 @@ class DatasetDetector {
   Duration settle_;  // how long after the newest data an evaluation can still change something
   Duration evict_after_;
   std::vector<std::string> evicted_;
-  std::unordered_map<std::string, std::unique_ptr<SeriesState>> series_;
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::unique_ptr<SeriesState>, KeyHash, std::equal_to<>> series_;
+  // Reused across steps: (series key, its state in one store), sorted by key.
+  std::vector<std::pair<std::string_view, const SeriesStore::Series*>> entries_;
 };
 
 }  // namespace vigil::detectors

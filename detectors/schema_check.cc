@@ -58,6 +58,10 @@ std::optional<FailureEvent> SchemaCheck::evaluate(const FieldSet& window, const 
       changed.emplace_back(dictionary_.name(f.id));
     }
   }
+  // Ids depend on the order partitions first saw the names: sort by name so
+  // replay and detect write the same event.
+  std::sort(added.begin(), added.end());
+  std::sort(changed.begin(), changed.end());
   // A drift that holds still for a full window becomes the new normal.
   if (drift.empty() || !sameFields(drift, state.candidate)) {
     state.candidate = drift;

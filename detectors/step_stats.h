@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -24,7 +25,8 @@ struct StepStats {
     volume += obs.volume;
     if (obs.latency_seconds) latency.add(*obs.latency_seconds);
     if (obs.null_mask != 0) {
-      for (std::size_t i = 0; i < nulls.size(); ++i) nulls[i] += (obs.null_mask >> i) & 1u;
+      const std::size_t n = std::min<std::size_t>(nulls.size(), 32);  // the mask has 32 bits
+      for (std::size_t i = 0; i < n; ++i) nulls[i] += (obs.null_mask >> i) & 1u;
     }
     for (const FieldSeen& f : obs.fields) fields.add(f);
   }

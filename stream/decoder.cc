@@ -432,6 +432,10 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
   }
 
   Timestamp when = kafka_timestamp;
+  if (!plan.event_time.has_value() &&
+      (kafka_timestamp <= kMinEventTime || kafka_timestamp >= kEndEventTime)) {
+    return InvalidReason::kBadEventTime;  // "not available" (0), or a unit mix-up
+  }
   if (plan.event_time.has_value()) {
     std::optional<Timestamp> parsed;
     switch (event_time.kind) {

@@ -50,7 +50,10 @@ DetectService::DetectService(Options options, const detectors::Clock& clock, Str
   threads_ = options_.detect.threads;
 }
 
-DetectService::~DetectService() = default;
+DetectService::~DetectService() {
+  // Leave the group while the sink still exists: revocation commits through it.
+  if (source_) source_->close();
+}
 
 int DetectService::run(const std::atomic<bool>& stop) {
   std::string error;
@@ -104,7 +107,6 @@ void DetectService::round(std::vector<Message>& batch) {
     TopicPartition tp{std::string(m.record().topic), m.record().partition};
     auto it = workers_.find(tp);
     if (it == workers_.end()) continue;  // revoked meanwhile: the new owner reads it
-    last_activity_[tp] = now;
     it->second->enqueue(std::move(m));
   }
 
@@ -166,18 +168,22 @@ bool DetectService::advanceDatasets(std::vector<FailureEvent>& events) {
     bool waiting = false;
     for (auto& [tp, worker] : workers_) {
       const bool paused = std::find(paused_.begin(), paused_.end(), tp) != paused_.end();
-      const bool silent =
-          !paused && !worker->hasWork() && now - last_activity_[tp] >= state.idle_timeout;
-      for (const auto& lane : worker->lanes()) {
+      for (auto& lane : worker->lanes()) {
         if (lane.dataset != d) continue;
         stores.push_back(&lane.store);
-        const bool has_data = lane.newest != Timestamp::min();
+        // Silence is per lane: a partition full of records this dataset cannot
+        // use (other datasets' records, invalid ones) is silent for it.
+        if (std::exchange(lane.placed_since_check, false)) lane.active_at = now;
+        const bool silent =
+            !paused && !worker->hasWork() && now - lane.active_at >= state.idle_timeout;
+        const Timestamp progress = lane.progress();
+        const bool has_data = progress != Timestamp::min();
         seen_data |= has_data;
         if (silent) continue;
         // A partition that has placed nothing yet may deliver records older
         // than anything seen: wait for it until it has been silent long enough.
         if (!has_data) waiting = true;
-        if (has_data) active_min = std::min(active_min, lane.newest);
+        if (has_data) active_min = std::min(active_min, progress);
       }
     }
     if (!seen_data || waiting) continue;
@@ -250,7 +256,10 @@ void DetectService::flushCounters() {
       lane.counters = LaneCounters{};
     }
   }
-  probe_.addDeliveryFailures(sink_ ? sink_->failedDeliveries() : 0);
+  if (sink_) {
+    probe_.addDeliveryFailures(sink_->failedDeliveries() - reported_delivery_failures_);
+    reported_delivery_failures_ = sink_->failedDeliveries();
+  }
 }
 
 void DetectService::updateResumePause() {
@@ -269,7 +278,9 @@ void DetectService::updateResumePause() {
   if (!to_resume.empty()) {
     // A partition that was held back is not silent: its idle clock restarts now.
     const Timestamp now = clock_.now();
-    for (const TopicPartition& tp : to_resume) last_activity_[tp] = now;
+    for (const TopicPartition& tp : to_resume) {
+      for (auto& lane : workers_.at(tp)->lanes()) lane.active_at = now;
+    }
     source_->resume(to_resume);
     std::erase_if(paused_, [&](const TopicPartition& tp) {
       return std::find(to_resume.begin(), to_resume.end(), tp) != to_resume.end();
@@ -282,8 +293,9 @@ void DetectService::onAssigned(const std::vector<TopicPartition>& partitions) {
   for (const TopicPartition& tp : partitions) {
     const auto it = datasets_by_topic_.find(tp.topic);
     if (it == datasets_by_topic_.end()) continue;
-    workers_[tp] = std::make_unique<PartitionWorker>(tp, it->second, bindings_);
-    last_activity_[tp] = now;
+    auto worker = std::make_unique<PartitionWorker>(tp, it->second, bindings_);
+    for (auto& lane : worker->lanes()) lane.active_at = now;
+    workers_[tp] = std::move(worker);
     VIGIL_LOG(kInfo, kLog) << "partition " << describe(tp) << " assigned";
   }
   probe_.setPartitionsAssigned(workers_.size());
@@ -296,9 +308,15 @@ void DetectService::onRevoked(const std::vector<TopicPartition>& partitions, boo
     sink_->flush(kRevokeFlush);
     commitAcknowledged(true);
   }
+  // librdkafka keeps an application pause across revoke and reassign: lift it
+  // now, or a partition held back here would never be read again.
+  std::vector<TopicPartition> resume;
+  for (const TopicPartition& tp : partitions) {
+    if (std::find(paused_.begin(), paused_.end(), tp) != paused_.end()) resume.push_back(tp);
+  }
+  if (!resume.empty() && source_) source_->resume(resume);
   for (const TopicPartition& tp : partitions) {
     workers_.erase(tp);
-    last_activity_.erase(tp);
     std::erase(paused_, tp);
     VIGIL_LOG(kInfo, kLog) << "partition " << describe(tp) << (lost ? " lost" : " revoked");
   }

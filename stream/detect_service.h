@@ -73,10 +73,12 @@ class DetectService final : private KafkaSource::Listener {
   std::map<std::string, std::vector<std::size_t>> datasets_by_topic_;
   std::map<std::string, std::size_t> dataset_index_;
   std::map<TopicPartition, std::unique_ptr<PartitionWorker>> workers_;
-  std::map<TopicPartition, detectors::Timestamp> last_activity_;  // clock time of the last record
   std::vector<TopicPartition> paused_;
-  std::unique_ptr<KafkaSource> source_;
+  // The sink outlives the source: closing the source revokes partitions, and
+  // revocation delivers and commits through the sink.
   std::unique_ptr<EventSink> sink_;
+  std::unique_ptr<KafkaSource> source_;
+  std::uint64_t reported_delivery_failures_ = 0;
   std::atomic<bool> ready_{false};
   unsigned threads_ = 1;
 };

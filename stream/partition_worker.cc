@@ -48,6 +48,7 @@ void PartitionWorker::processLane(Lane& lane, const LaneLimits& limits) {
     accept_before = lane.store.acceptBefore(detectors::alignDown(lane.store.oldestSeen(), step) + step);
   }
 
+  lane.held.reset();
   for (; lane.position < end; ++lane.position) {
     const Record& record = queue_[lane.position - base_].record();
     notes = DecodeNotes{};
@@ -55,7 +56,11 @@ void PartitionWorker::processLane(Lane& lane, const LaneLimits& limits) {
       ++lane.counters.invalid[static_cast<std::size_t>(*bad)];
       continue;
     }
-    if (accept_before && obs.event_time >= *accept_before) return;  // hold until evaluation catches up
+    if (accept_before && obs.event_time >= *accept_before) {
+      lane.held = obs.event_time;  // hold until evaluation catches up
+      lane.placed_since_check = true;
+      return;
+    }
     const Timestamp watermark = std::max(limits.watermark, lane.newest);
     if (watermark != Timestamp::min() && obs.event_time < watermark - lane.store.lateness()) {
       ++lane.counters.invalid[static_cast<std::size_t>(InvalidReason::kLate)];
@@ -68,6 +73,7 @@ void PartitionWorker::processLane(Lane& lane, const LaneLimits& limits) {
     switch (lane.store.add(obs)) {
       case detectors::SeriesStore::AddResult::kAdded:
         ++lane.counters.consumed;
+        lane.placed_since_check = true;
         lane.newest = std::max(lane.newest, obs.event_time);
         if (!accept_before) {
           const auto step = lane.store.step();

@@ -53,7 +53,15 @@ class PartitionWorker {
     FieldInterner interner;
     std::uint64_t position = 0;  // absolute index of the next message to process
     detectors::Timestamp newest = detectors::Timestamp::min();  // newest event time placed
+    // Event time of the record the lane is holding back, if any: everything
+    // before it is placed, so the lane's event time has reached it.
+    std::optional<detectors::Timestamp> held;
+    bool placed_since_check = false;  // a record was placed or held since the service looked
+    detectors::Timestamp active_at{};  // clock time the service last saw it place or hold one
     LaneCounters counters;
+
+    // How far this lane's event time has got: the newest placed or held record.
+    detectors::Timestamp progress() const { return held ? std::max(newest, *held) : newest; }
   };
 
   PartitionWorker(TopicPartition tp, const std::vector<std::size_t>& datasets,

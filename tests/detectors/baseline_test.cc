@@ -157,5 +157,18 @@ TEST(AdaptiveBaselineTest, LogScaleBoundsAreRatios) {
   EXPECT_NEAR(run(0.01), run(10.0), 1e-3);
 }
 
+// A series that is nearly constant (a spread of 0) keeps a finite bound when
+// it jitters: scores use the same floored sigma as the bound.
+TEST(AdaptiveBaselineTest, ConstantSeriesWithJitterKeepsAFiniteBound) {
+  AdaptiveBaseline b(options(Direction::kUp));
+  const Timestamp t =
+      feed(b, 2000, kMonday, [](int i, Timestamp) { return i % 50 == 0 ? 101.0 : 100.0; });
+  const auto bounds = b.bounds(t);
+  ASSERT_TRUE(bounds.has_value());
+  EXPECT_TRUE(std::isfinite(bounds->upper()));
+  EXPECT_LT(bounds->k, 20.0);
+  EXPECT_TRUE(judge(b, 200.0, t, false, false).above);
+}
+
 }  // namespace
 }  // namespace vigil::detectors

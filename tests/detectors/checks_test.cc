@@ -379,5 +379,25 @@ TEST(EvictionTest, IdleSeriesAreForgottenStaleOnesKept) {
   }
 }
 
+// Added fields are listed by name, whatever order their ids were handed out in
+// (in detect that order depends on which partition saw a name first).
+TEST_F(SchemaCheckTest, AddedFieldsAreListedByName) {
+  DatasetDetector d(spec_);
+  d.fields().intern("zeta");  // ids: zeta < alpha
+  d.fields().intern("alpha");
+  std::vector<Rec> records;
+  for (int i = 0; i < 200; ++i) {
+    std::vector<std::pair<std::string, std::uint8_t>> f = {{"user_id", kJsonString}};
+    if (i >= 100) {
+      f.emplace_back("zeta", kJsonString);
+      f.emplace_back("alpha", kJsonString);
+    }
+    records.push_back(rec(d, seconds(i), f));
+  }
+  const auto events = run(d, records, kT0 + seconds(200));
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0].added, (std::vector<std::string>{"alpha", "zeta"}));
+}
+
 }  // namespace
 }  // namespace vigil::detectors

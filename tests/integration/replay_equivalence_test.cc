@@ -97,5 +97,53 @@ TEST(ReplayEquivalenceTest, DetectEmitsWhatReplayComputesForEveryCheck) {
   EXPECT_EQ(comparable(produced, "2025-01-15T14:40:00Z"), expected);
 }
 
+// A backlog with a gap in event time longer than the ring's lookahead (every
+// pipeline stalls for 2 minutes at a 10 s step) is read through, not stalled
+// on, and gives replay's events.
+TEST(ReplayEquivalenceTest, EventTimeGapInBacklogDoesNotStall) {
+  TempDir dir;
+  Process broker({vigilBinary(), "broker", "--topic", "gap.events:2", "--topic",
+                  "vigil.failures:1"});
+  const auto line = broker.readLine(seconds(20));
+  ASSERT_TRUE(line && line->rfind("bootstrap.servers=", 0) == 0);
+  const std::string bootstrap = line->substr(18);
+  dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + bootstrap +
+                              "\ndetect:\n  group_id: gap\n  listen: 127.0.0.1:0\n"
+                              "datasets:\n  - name: gap\n    topic: gap.events\n"
+                              "    series_key: pipeline_id\n    event_time: ts\n"
+                              "    window: 30s\n    step: 10s\n"
+                              "    checks:\n      volume: { min: 5 }\n");
+  std::vector<std::string> gen = {vigilBinary(), "gen", "--config", dir.file("vigil.yaml"),
+                                  "--start", "2025-01-15T14:00:00Z", "--rate", "20",
+                                  "--duration", "6m", "--seed", "3", "--fault",
+                                  "stall:*@2m+2m"};
+  ASSERT_EQ(run(gen).exit_code, 0);
+  gen.insert(gen.end(), {"--output", dir.file("input.ndjson")});
+  ASSERT_EQ(run(gen).exit_code, 0);
+  const RunResult replay = run({vigilBinary(), "replay", "--config", dir.file("vigil.yaml"),
+                                "--input", dir.file("input.ndjson")});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  const auto expected = comparable(replay.out, "2025-01-15T14:06:00Z");
+  ASSERT_GE(expected.size(), 2u) << "the stall must drop the volume: " << replay.out;
+
+  Process detect({vigilBinary(), "detect", "--config", dir.file("vigil.yaml")});
+  ASSERT_TRUE(detect.waitForErr("listening on", seconds(20)));
+  std::string error;
+  auto reader = stream::TopicReader::create({{"bootstrap.servers", bootstrap}}, "vigil.failures",
+                                            error);
+  ASSERT_TRUE(reader) << error;
+  std::string produced;
+  std::vector<stream::TopicReader::Item> items;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  while (std::chrono::steady_clock::now() < deadline &&
+         comparable(produced, "2025-01-15T14:06:00Z").size() < expected.size()) {
+    items.clear();
+    reader->poll(items, std::chrono::milliseconds(500));
+    for (const auto& item : items) produced += item.value + "\n";
+  }
+  EXPECT_EQ(detect.terminate(), 0);
+  EXPECT_EQ(comparable(produced, "2025-01-15T14:06:00Z"), expected);
+}
+
 }  // namespace
 }  // namespace vigil::testing

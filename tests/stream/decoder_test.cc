@@ -878,5 +878,15 @@ TEST(DecoderTest, TrackFieldsReportsEveryTopLevelFieldAndType) {
   EXPECT_EQ(notes.fields.size(), 2u);
 }
 
+// Without an event_time field the Kafka timestamp is the event time, and an
+// unusable one (0 means "not available") makes the record bad_event_time.
+TEST(DecoderTest, UnusableKafkaTimestampIsBadEventTime) {
+  DecodePlan plan = pipelinePlan();
+  plan.event_time.reset();
+  EXPECT_EQ(decodeWith(plan, kValidRecord, Timestamp{}).reason, InvalidReason::kBadEventTime);
+  EXPECT_EQ(decodeWith(plan, kValidRecord, utc(10000, 1, 1)).reason, InvalidReason::kBadEventTime);
+  EXPECT_FALSE(decodeWith(plan, kValidRecord).reason.has_value());
+}
+
 }  // namespace
 }  // namespace vigil::stream
