@@ -1,6 +1,7 @@
 #include "detectors/series_store.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace vigil::detectors {
 SeriesStore::SeriesStore(const DatasetSpec& spec)
@@ -60,6 +61,17 @@ const QuantileSketch& SeriesStore::Series::latencyWindow(Timestamp end, Duration
     ring.forEachInWindow(end, [&](Timestamp, const StepStats& s) { window_latency.merge(s.latency); });
   }
   window_end = end;
+  if (!window_latency.empty()) {
+    // The exact extremes of what remains: each step's, over the window.
+    double lo = std::numeric_limits<double>::infinity();
+    double hi = -lo;
+    ring.forEachInWindow(end, [&](Timestamp, const StepStats& s) {
+      if (s.latency.empty()) return;
+      lo = std::min(lo, s.latency.min());
+      hi = std::max(hi, s.latency.max());
+    });
+    window_latency.setExtremes(lo, hi);
+  }
   return window_latency;
 }
 

@@ -56,6 +56,13 @@ class QuantileSketch {
   // its oldest step. Exact for every bucket; afterwards min() and max() are
   // only bounds, so quantiles are no longer clamped to them.
   void subtract(const QuantileSketch& other);
+  // Restores exact extremes after subtract(), from what the caller knows of
+  // the values that remain (a window's min and max over its steps).
+  void setExtremes(double min, double max) {
+    min_ = min;
+    max_ = max;
+    extremes_exact_ = true;
+  }
   void clear();
 
   // q in [0, 1]. Returns NaN when empty.

@@ -276,5 +276,25 @@ TEST(SketchTest, ClearResets) {
   EXPECT_EQ(sketch.min(), 7.0);
 }
 
+// Proves subtract() undoes merge() bucket for bucket: (a + b) - a answers like
+// b at every quantile once its extremes are restored, in sparse and dense modes.
+TEST(SketchTest, SubtractUndoesMerge) {
+  std::mt19937_64 rng(99);
+  std::lognormal_distribution<double> dist(0.0, 1.0);
+  for (const int n : {10, 5000}) {  // sparse and dense
+    QuantileSketch a, b;
+    for (int i = 0; i < n; ++i) a.add(dist(rng));
+    for (int i = 0; i < n; ++i) b.add(dist(rng) * 3);
+    QuantileSketch window = a;
+    window.merge(b);
+    window.subtract(a);
+    window.setExtremes(b.min(), b.max());
+    ASSERT_EQ(window.count(), b.count());
+    for (double q : {0.0, 0.25, 0.5, 0.9, 0.95, 0.99, 1.0}) {
+      EXPECT_DOUBLE_EQ(window.quantile(q), b.quantile(q)) << "n=" << n << " q=" << q;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace vigil::detectors
