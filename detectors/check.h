@@ -34,4 +34,25 @@ inline FailureEvent makeEvent(AlertLifecycle::Transition transition, const Serie
   return e;
 }
 
+// What every check takes from its dataset: the window its events report and
+// how its alerts live (`for`, keep_firing_for, severity). Plain data.
+struct CheckBasics {
+  explicit CheckBasics(const DatasetSpec& spec)
+      : window(spec.window),
+        for_duration(spec.alert.for_duration),
+        keep_firing_for(spec.alert.keep_firing_for),
+        severity(spec.alert.severity) {}
+
+  AlertLifecycle lifecycle() const { return AlertLifecycle(for_duration, keep_firing_for); }
+  FailureEvent event(AlertLifecycle::Transition transition, const SeriesContext& series,
+                     FailureType type, Timestamp at) const {
+    return makeEvent(transition, series, type, at, window, severity);
+  }
+
+  Duration window;
+  Duration for_duration;
+  Duration keep_firing_for;
+  Severity severity;
+};
+
 }  // namespace vigil::detectors

@@ -4,10 +4,7 @@ namespace vigil::detectors {
 
 FreshnessCheck::FreshnessCheck(const DatasetSpec& spec)
     : max_age_(spec.freshness->max_age),
-      window_(spec.window),
-      for_(spec.alert.for_duration),
-      keep_firing_for_(spec.alert.keep_firing_for),
-      severity_(spec.alert.severity) {}
+      basics_(spec) {}
 
 std::optional<FailureEvent> FreshnessCheck::evaluate(Timestamp newest, Timestamp at,
                                                      const SeriesContext& series,
@@ -16,7 +13,7 @@ std::optional<FailureEvent> FreshnessCheck::evaluate(Timestamp newest, Timestamp
   const auto transition =
       state.lifecycle.update(age > max_age_ ? Condition::kBreached : Condition::kClear, at);
   if (transition == AlertLifecycle::Transition::kNone) return std::nullopt;
-  FailureEvent e = makeEvent(transition, series, FailureType::kStaleData, at, window_, severity_);
+  FailureEvent e = basics_.event(transition, series, FailureType::kStaleData, at);
   e.metric = "freshness_seconds";
   e.threshold = toSeconds(max_age_);
   e.actual_value = toSeconds(age);

@@ -20,7 +20,7 @@ class FreshnessCheck {
   };
 
   explicit FreshnessCheck(const DatasetSpec& spec);
-  State newState() const { return State{AlertLifecycle(for_, keep_firing_for_)}; }
+  State newState() const { return State{basics_.lifecycle()}; }
   Duration maxAge() const { return max_age_; }
 
   std::optional<FailureEvent> evaluate(Timestamp newest, Timestamp at, const SeriesContext& series,
@@ -28,10 +28,7 @@ class FreshnessCheck {
 
  private:
   Duration max_age_;
-  Duration window_;
-  Duration for_;
-  Duration keep_firing_for_;
-  Severity severity_;
+  CheckBasics basics_;
 };
 
 }  // namespace vigil::detectors

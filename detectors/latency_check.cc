@@ -15,15 +15,12 @@ std::optional<double> boundSeconds(const std::optional<Duration>& d) {
 LatencyCheck::LatencyCheck(const DatasetSpec& spec)
     : p95_max_(boundSeconds(spec.latency->p95_max)),
       p99_max_(boundSeconds(spec.latency->p99_max)),
-      window_(spec.window),
-      for_(spec.alert.for_duration),
-      keep_firing_for_(spec.alert.keep_firing_for),
-      severity_(spec.alert.severity) {
+      basics_(spec) {
   if (spec.latency->adaptive) adaptive_ = adaptiveOptions(*spec.latency->adaptive, Direction::kUp, 0, kLatencyLogOffset);
 }
 
 LatencyCheck::State LatencyCheck::newState() const {
-  State s{AlertLifecycle(for_, keep_firing_for_)};
+  State s{basics_.lifecycle()};
   if (adaptive_) s.baseline.emplace(*adaptive_);
   return s;
 }
@@ -53,7 +50,7 @@ std::optional<FailureEvent> LatencyCheck::evaluate(const QuantileSketch& window_
     state.cause = p99_out ? Cause::kP99 : p95_out ? Cause::kP95 : Cause::kAdaptive;
   }
   FailureEvent event =
-      makeEvent(transition, series, FailureType::kLatencySpike, end, window_, severity_);
+      basics_.event(transition, series, FailureType::kLatencySpike, end);
   const bool on_p95 = state.cause == Cause::kP95;
   event.metric = on_p95 ? "latency_p95_seconds" : "latency_p99_seconds";
   event.actual_value = on_p95 ? p95 : p99;

@@ -39,10 +39,7 @@ class LatencyCheck {
   std::optional<double> p95_max_;  // seconds
   std::optional<double> p99_max_;
   std::optional<AdaptiveBaseline::Options> adaptive_;
-  Duration window_;
-  Duration for_;
-  Duration keep_firing_for_;
-  Severity severity_;
+  CheckBasics basics_;
 };
 
 }  // namespace vigil::detectors

@@ -5,17 +5,14 @@ namespace vigil::detectors {
 NullsCheck::NullsCheck(const DatasetSpec& spec)
     : fields_(spec.nulls->fields),
       max_rate_(spec.nulls->max_rate),
-      window_(spec.window),
-      for_(spec.alert.for_duration),
-      keep_firing_for_(spec.alert.keep_firing_for),
-      severity_(spec.alert.severity) {
+      basics_(spec) {
   if (spec.nulls->adaptive) {
     adaptive_ = adaptiveOptions(*spec.nulls->adaptive, Direction::kUp, kRateFloor);
   }
 }
 
 NullsCheck::State NullsCheck::newState() const {
-  State s{std::vector<AlertLifecycle>(fields_.size(), AlertLifecycle(for_, keep_firing_for_)), {}};
+  State s{std::vector<AlertLifecycle>(fields_.size(), basics_.lifecycle()), {}};
   if (adaptive_) s.baselines.assign(fields_.size(), AdaptiveBaseline(*adaptive_));
   return s;
 }
@@ -39,7 +36,7 @@ void NullsCheck::evaluate(const std::vector<std::uint32_t>& nulls, std::uint64_t
     const auto transition = lifecycle.update(c, end);
     if (!state.baselines.empty() && records > 0) state.baselines[i].observe(rate, end, breached);
     if (transition == AlertLifecycle::Transition::kNone) continue;
-    FailureEvent e = makeEvent(transition, series, FailureType::kNullSpike, end, window_, severity_);
+    FailureEvent e = basics_.event(transition, series, FailureType::kNullSpike, end);
     e.metric = "null_rate";
     e.threshold = max_rate_ && (static_out || !learned.bounds) ? *max_rate_ : learned.bounds->upper();
     if (learned.bounds) e.baseline = learned.bounds->expected();

@@ -38,10 +38,7 @@ class NullsCheck {
   std::vector<std::string> fields_;
   std::optional<double> max_rate_;
   std::optional<AdaptiveBaseline::Options> adaptive_;
-  Duration window_;
-  Duration for_;
-  Duration keep_firing_for_;
-  Severity severity_;
+  CheckBasics basics_;
 };
 
 }  // namespace vigil::detectors

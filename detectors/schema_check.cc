@@ -22,10 +22,7 @@ SchemaCheck::SchemaCheck(const DatasetSpec& spec, const FieldDictionary& diction
     : dictionary_(dictionary),
       required_(spec.schema->required),
       alert_on_new_fields_(spec.schema->alert_on_new_fields),
-      window_(spec.window),
-      for_(spec.alert.for_duration),
-      keep_firing_for_(spec.alert.keep_firing_for),
-      severity_(spec.alert.severity) {}
+      basics_(spec) {}
 
 std::optional<FailureEvent> SchemaCheck::evaluate(const FieldSet& window, const FieldSet& latest,
                                                   std::uint64_t records_latest, Timestamp end,
@@ -66,7 +63,7 @@ std::optional<FailureEvent> SchemaCheck::evaluate(const FieldSet& window, const 
   if (drift.empty() || !sameFields(drift, state.candidate)) {
     state.candidate = drift;
     state.candidate_since = end;
-  } else if (end - state.candidate_since >= window_) {
+  } else if (end - state.candidate_since >= basics_.window) {
     state.reference->merge(drift);
     state.candidate.clear();
     added.clear();
@@ -77,7 +74,7 @@ std::optional<FailureEvent> SchemaCheck::evaluate(const FieldSet& window, const 
   const auto transition =
       state.lifecycle.update(breached ? Condition::kBreached : Condition::kClear, end);
   if (transition == AlertLifecycle::Transition::kNone) return std::nullopt;
-  FailureEvent e = makeEvent(transition, series, FailureType::kSchemaDrift, end, window_, severity_);
+  FailureEvent e = basics_.event(transition, series, FailureType::kSchemaDrift, end);
   e.metric = "schema_fields";
   e.threshold = 0;
   e.actual_value = static_cast<double>(missing.size() + added.size() + changed.size());

@@ -33,7 +33,7 @@ class SchemaCheck {
   };
 
   SchemaCheck(const DatasetSpec& spec, const FieldDictionary& dictionary);
-  State newState() const { return State{AlertLifecycle(for_, keep_firing_for_), {}, {}, {}}; }
+  State newState() const { return State{basics_.lifecycle(), {}, {}, {}}; }
 
   // `window` merges the window's steps, `latest` the last step; `records_latest`
   // is the latest step's record count.
@@ -45,10 +45,7 @@ class SchemaCheck {
   const FieldDictionary& dictionary_;
   std::vector<std::string> required_;
   bool alert_on_new_fields_;
-  Duration window_;
-  Duration for_;
-  Duration keep_firing_for_;
-  Severity severity_;
+  CheckBasics basics_;
 };
 
 }  // namespace vigil::detectors

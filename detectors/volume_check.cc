@@ -11,17 +11,14 @@ constexpr double kVolumeLogOffset = 1.0;
 VolumeCheck::VolumeCheck(const DatasetSpec& spec)
     : min_(spec.volume->min),
       max_(spec.volume->max),
-      window_(spec.window),
-      for_(spec.alert.for_duration),
-      keep_firing_for_(spec.alert.keep_firing_for),
-      severity_(spec.alert.severity) {
+      basics_(spec) {
   if (spec.volume->adaptive) {
     adaptive_ = adaptiveOptions(*spec.volume->adaptive, Direction::kBoth, 0, kVolumeLogOffset);
   }
 }
 
 VolumeCheck::State VolumeCheck::newState() const {
-  State s{AlertLifecycle(for_, keep_firing_for_), AlertLifecycle(for_, keep_firing_for_)};
+  State s{basics_.lifecycle(), basics_.lifecycle()};
   if (adaptive_) s.baseline.emplace(*adaptive_);
   return s;
 }
@@ -45,7 +42,7 @@ void VolumeCheck::evaluate(double volume, std::uint64_t records, Timestamp end,
                                                     : Condition::kClear;
     const auto transition = lifecycle.update(c, end);
     if (transition == AlertLifecycle::Transition::kNone) return;
-    FailureEvent e = makeEvent(transition, series, type, end, window_, severity_);
+    FailureEvent e = basics_.event(transition, series, type, end);
     e.metric = "row_count";
     if (bound && (static_out || !learned.bounds)) {
       e.threshold = *bound;

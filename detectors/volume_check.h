@@ -34,10 +34,7 @@ class VolumeCheck {
   std::optional<double> min_;
   std::optional<double> max_;
   std::optional<AdaptiveBaseline::Options> adaptive_;
-  Duration window_;
-  Duration for_;
-  Duration keep_firing_for_;
-  Severity severity_;
+  CheckBasics basics_;
 };
 
 }  // namespace vigil::detectors

@@ -7,7 +7,6 @@
 #include <fstream>
 #include <set>
 
-#include "stream/topic_reader.h"
 #include "tests/integration/support.h"
 
 namespace vigil::testing {
@@ -35,12 +34,11 @@ datasets:
       schema: { required: [user_id, amount], alert_on_new_fields: true }
 )";
 
-// Events of `lines` that are not stale_data and are not later than `last`.
-std::vector<std::string> comparable(const std::string& text, const std::string& last) {
+// Events that are not stale_data and are not later than `last`.
+std::vector<std::string> comparable(const std::vector<std::string>& events,
+                                    const std::string& last) {
   std::vector<std::string> out;
-  std::size_t start = 0;
-  for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
-    const std::string line = text.substr(start, nl - start);
+  for (const std::string& line : events) {
     const auto e = nlohmann::json::parse(line);
     if (e["failure_type"] == "stale_data" || e["timestamp"].get<std::string>() > last) continue;
     out.push_back(line);
@@ -48,53 +46,57 @@ std::vector<std::string> comparable(const std::string& text, const std::string& 
   return out;
 }
 
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
+    out.push_back(text.substr(start, nl - start));
+  }
+  return out;
+}
+
+// Generates the input twice (to the broker and to a file), replays the file,
+// runs detect on the topic, and returns (replay's, detect's) comparable events.
+std::pair<std::vector<std::string>, std::vector<std::string>> replayAndDetect(
+    const TempDir& dir, const std::string& bootstrap, std::vector<std::string> gen,
+    const std::string& last) {
+  EXPECT_EQ(run(gen).exit_code, 0);
+  gen.insert(gen.end(), {"--output", dir.file("input.ndjson")});
+  EXPECT_EQ(run(gen).exit_code, 0);
+  const RunResult replay = run({vigilBinary(), "replay", "--config", dir.file("vigil.yaml"),
+                                "--input", dir.file("input.ndjson")});
+  EXPECT_EQ(replay.exit_code, 0) << replay.err;
+  const auto expected = comparable(lines(replay.out), last);
+
+  Process detect({vigilBinary(), "detect", "--config", dir.file("vigil.yaml")});
+  EXPECT_TRUE(detect.waitForErr("listening on", seconds(20)));
+  const auto produced = readTopic(
+      bootstrap, "vigil.failures",
+      [&](const std::vector<std::string>& v) { return comparable(v, last).size() >= expected.size(); },
+      seconds(90));
+  EXPECT_EQ(detect.terminate(), 0);
+  return {expected, comparable(produced, last)};
+}
+
 TEST(ReplayEquivalenceTest, DetectEmitsWhatReplayComputesForEveryCheck) {
   TempDir dir;
-  Process broker({vigilBinary(), "broker", "--topic", "all.events:6", "--topic",
-                  "vigil.failures:1"});
-  const auto line = broker.readLine(seconds(20));
-  ASSERT_TRUE(line && line->rfind("bootstrap.servers=", 0) == 0);
-  const std::string bootstrap = line->substr(18);
-  dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + bootstrap + "\n" + kConfig);
-
-  std::vector<std::string> gen = {
+  Broker broker({"all.events:6", "vigil.failures:1"});
+  ASSERT_FALSE(broker.bootstrap().empty());
+  dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + broker.bootstrap() + "\n" + kConfig);
+  const std::vector<std::string> gen = {
       vigilBinary(), "gen", "--config", dir.file("vigil.yaml"), "--start",
       "2025-01-15T14:00:00Z", "--rate", "20", "--pipelines", "6", "--duration", "40m", "--seed",
       "5", "--fault", "latency_spike@10m+2m", "--fault", "stall:etl_all_02@15m+3m", "--fault",
       "volume_drop:etl_all_03@20m+4m", "--fault", "null_burst@26m+2m", "--fault",
       "new_field:etl_all_04@30m+3m"};
-  ASSERT_EQ(run(gen).exit_code, 0);
-  gen.insert(gen.end(), {"--output", dir.file("input.ndjson")});
-  ASSERT_EQ(run(gen).exit_code, 0);
-
-  const RunResult replay = run({vigilBinary(), "replay", "--config", dir.file("vigil.yaml"),
-                                "--input", dir.file("input.ndjson")});
-  ASSERT_EQ(replay.exit_code, 0) << replay.err;
   // Replay evaluates through the step holding the last record: 14:40:00.
-  const auto expected = comparable(replay.out, "2025-01-15T14:40:00Z");
+  const auto [expected, detected] =
+      replayAndDetect(dir, broker.bootstrap(), gen, "2025-01-15T14:40:00Z");
   std::set<std::string> types;
   for (const auto& e : expected) types.insert(nlohmann::json::parse(e)["failure_type"]);
   EXPECT_EQ(types, (std::set<std::string>{"latency_spike", "volume_drop", "null_spike",
-                                          "schema_drift"}))
-      << replay.out;
-
-  Process detect({vigilBinary(), "detect", "--config", dir.file("vigil.yaml")});
-  ASSERT_TRUE(detect.waitForErr("listening on", seconds(20)));
-  std::string error;
-  auto reader = stream::TopicReader::create({{"bootstrap.servers", bootstrap}}, "vigil.failures",
-                                            error);
-  ASSERT_TRUE(reader) << error;
-  std::string produced;
-  std::vector<stream::TopicReader::Item> items;
-  const auto deadline = std::chrono::steady_clock::now() + seconds(90);
-  while (std::chrono::steady_clock::now() < deadline &&
-         comparable(produced, "2025-01-15T14:40:00Z").size() < expected.size()) {
-    items.clear();
-    reader->poll(items, std::chrono::milliseconds(500));
-    for (const auto& item : items) produced += item.value + "\n";
-  }
-  EXPECT_EQ(detect.terminate(), 0);
-  EXPECT_EQ(comparable(produced, "2025-01-15T14:40:00Z"), expected);
+                                          "schema_drift"}));
+  EXPECT_EQ(detected, expected);
 }
 
 // A backlog with a gap in event time longer than the ring's lookahead (every
@@ -102,47 +104,21 @@ TEST(ReplayEquivalenceTest, DetectEmitsWhatReplayComputesForEveryCheck) {
 // on, and gives replay's events.
 TEST(ReplayEquivalenceTest, EventTimeGapInBacklogDoesNotStall) {
   TempDir dir;
-  Process broker({vigilBinary(), "broker", "--topic", "gap.events:2", "--topic",
-                  "vigil.failures:1"});
-  const auto line = broker.readLine(seconds(20));
-  ASSERT_TRUE(line && line->rfind("bootstrap.servers=", 0) == 0);
-  const std::string bootstrap = line->substr(18);
-  dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + bootstrap +
+  Broker broker({"gap.events:2", "vigil.failures:1"});
+  ASSERT_FALSE(broker.bootstrap().empty());
+  dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + broker.bootstrap() +
                               "\ndetect:\n  group_id: gap\n  listen: 127.0.0.1:0\n"
                               "datasets:\n  - name: gap\n    topic: gap.events\n"
                               "    series_key: pipeline_id\n    event_time: ts\n"
                               "    window: 30s\n    step: 10s\n"
                               "    checks:\n      volume: { min: 5 }\n");
-  std::vector<std::string> gen = {vigilBinary(), "gen", "--config", dir.file("vigil.yaml"),
-                                  "--start", "2025-01-15T14:00:00Z", "--rate", "20",
-                                  "--duration", "6m", "--seed", "3", "--fault",
-                                  "stall:*@2m+2m"};
-  ASSERT_EQ(run(gen).exit_code, 0);
-  gen.insert(gen.end(), {"--output", dir.file("input.ndjson")});
-  ASSERT_EQ(run(gen).exit_code, 0);
-  const RunResult replay = run({vigilBinary(), "replay", "--config", dir.file("vigil.yaml"),
-                                "--input", dir.file("input.ndjson")});
-  ASSERT_EQ(replay.exit_code, 0) << replay.err;
-  const auto expected = comparable(replay.out, "2025-01-15T14:06:00Z");
-  ASSERT_GE(expected.size(), 2u) << "the stall must drop the volume: " << replay.out;
-
-  Process detect({vigilBinary(), "detect", "--config", dir.file("vigil.yaml")});
-  ASSERT_TRUE(detect.waitForErr("listening on", seconds(20)));
-  std::string error;
-  auto reader = stream::TopicReader::create({{"bootstrap.servers", bootstrap}}, "vigil.failures",
-                                            error);
-  ASSERT_TRUE(reader) << error;
-  std::string produced;
-  std::vector<stream::TopicReader::Item> items;
-  const auto deadline = std::chrono::steady_clock::now() + seconds(60);
-  while (std::chrono::steady_clock::now() < deadline &&
-         comparable(produced, "2025-01-15T14:06:00Z").size() < expected.size()) {
-    items.clear();
-    reader->poll(items, std::chrono::milliseconds(500));
-    for (const auto& item : items) produced += item.value + "\n";
-  }
-  EXPECT_EQ(detect.terminate(), 0);
-  EXPECT_EQ(comparable(produced, "2025-01-15T14:06:00Z"), expected);
+  const std::vector<std::string> gen = {
+      vigilBinary(), "gen",   "--config", dir.file("vigil.yaml"), "--start", "2025-01-15T14:00:00Z",
+      "--rate",      "20",    "--duration", "6m", "--seed", "3", "--fault", "stall:*@2m+2m"};
+  const auto [expected, detected] =
+      replayAndDetect(dir, broker.bootstrap(), gen, "2025-01-15T14:06:00Z");
+  ASSERT_GE(expected.size(), 2u) << "the stall must drop the volume";
+  EXPECT_EQ(detected, expected);
 }
 
 }  // namespace

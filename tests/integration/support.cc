@@ -1,5 +1,7 @@
 #include "tests/integration/support.h"
 
+#include "stream/topic_reader.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -187,6 +189,32 @@ HttpResult httpGet(int port, const std::string& path) {
     result.body = response.substr(body + 4);
   }
   return result;
+}
+
+Broker::Broker(const std::vector<std::string>& topics) {
+  std::vector<std::string> args = {vigilBinary(), "broker"};
+  for (const auto& t : topics) args.insert(args.end(), {"--topic", t});
+  process_ = std::make_unique<Process>(args);
+  const auto line = process_->readLine(std::chrono::seconds(20));
+  const std::string prefix = "bootstrap.servers=";
+  if (line && line->rfind(prefix, 0) == 0) bootstrap_ = line->substr(prefix.size());
+}
+
+std::vector<std::string> readTopic(const std::string& bootstrap, const std::string& topic,
+                                   const std::function<bool(const std::vector<std::string>&)>& enough,
+                                   std::chrono::milliseconds timeout) {
+  std::vector<std::string> values;
+  std::string error;
+  auto reader = stream::TopicReader::create({{"bootstrap.servers", bootstrap}}, topic, error);
+  if (!reader) return values;
+  std::vector<stream::TopicReader::Item> items;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!enough(values) && std::chrono::steady_clock::now() < deadline) {
+    items.clear();
+    reader->poll(items, std::chrono::milliseconds(500));
+    for (auto& item : items) values.push_back(std::move(item.value));
+  }
+  return values;
 }
 
 TempDir::TempDir() {

@@ -3,6 +3,8 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -76,5 +78,23 @@ class TempDir {
 
 // Path of the vigil binary under test.
 std::string vigilBinary();
+
+// `vigil broker --topic T...` running for the lifetime of the object.
+class Broker {
+ public:
+  explicit Broker(const std::vector<std::string>& topics);
+  // "HOST:PORT"; empty if the broker did not start.
+  const std::string& bootstrap() const { return bootstrap_; }
+
+ private:
+  std::unique_ptr<Process> process_;
+  std::string bootstrap_;
+};
+
+// The values of `topic` read from its beginning, polling until
+// `enough(values)` holds or `timeout` passes.
+std::vector<std::string> readTopic(const std::string& bootstrap, const std::string& topic,
+                                   const std::function<bool(const std::vector<std::string>&)>& enough,
+                                   std::chrono::milliseconds timeout);
 
 }  // namespace vigil::testing
