@@ -125,15 +125,6 @@ class DetectEndToEnd : public ::testing::Test {
   static inline std::uint64_t produced_ = 0;
 };
 
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
-    out.push_back(text.substr(start, nl - start));
-  }
-  return out;
-}
-
 int listeningPort(Process& detect) {
   const auto line = detect.waitForErr("listening on", seconds(20));
   if (!line) return 0;

@@ -46,15 +46,6 @@ std::vector<std::string> comparable(const std::vector<std::string>& events,
   return out;
 }
 
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1) {
-    out.push_back(text.substr(start, nl - start));
-  }
-  return out;
-}
-
 // Generates the input twice (to the broker and to a file), replays the file,
 // runs detect on the topic, and returns (replay's, detect's) comparable events.
 std::pair<std::vector<std::string>, std::vector<std::string>> replayAndDetect(

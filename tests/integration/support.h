@@ -76,6 +76,9 @@ class TempDir {
   std::string path_;
 };
 
+// The complete lines of `text` (NDJSON output, say), without their newlines.
+std::vector<std::string> lines(const std::string& text);
+
 // Path of the vigil binary under test.
 std::string vigilBinary();
 
