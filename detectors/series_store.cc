@@ -1,21 +1,42 @@
 #include "detectors/series_store.h"
 
 #include <algorithm>
+#include <utility>
 #include <limits>
 
 namespace vigil::detectors {
-SeriesStore::SeriesStore(const DatasetSpec& spec)
+SeriesStore::SeriesStore(const DatasetSpec& spec, SeriesBudget* budget)
     : window_(spec.window),
       step_(spec.step),
       lateness_(spec.lateness()),
       lookahead_(lookaheadSteps(spec)),
       max_series_(spec.max_series),
+      budget_(budget),
       null_fields_(spec.nulls ? spec.nulls->fields.size() : 0) {}
+
+SeriesStore::SeriesStore(SeriesStore&& other) noexcept
+    : window_(other.window_),
+      step_(other.step_),
+      lateness_(other.lateness_),
+      lookahead_(other.lookahead_),
+      max_series_(other.max_series_),
+      budget_(std::exchange(other.budget_, nullptr)),
+      null_fields_(other.null_fields_),
+      newest_step_(other.newest_step_),
+      oldest_seen_(other.oldest_seen_),
+      series_(std::move(other.series_)) {}
+
+// A store given up (a revoked partition) returns its series to the budget.
+SeriesStore::~SeriesStore() {
+  if (budget_ != nullptr && !series_.empty()) budget_->release(series_.size());
+}
 
 SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
   auto it = series_.find(obs.series);
   if (it == series_.end()) {
-    if (series_.size() >= max_series_) return AddResult::kSeriesCap;
+    if (budget_ != nullptr ? !budget_->tryOpen() : series_.size() >= max_series_) {
+      return AddResult::kSeriesCap;
+    }
     it = series_
              .emplace(std::string(obs.series),
                       // One slot more than acceptBefore() uses: the step leaving the window

@@ -14,6 +14,16 @@
 
 namespace vigil::detectors {
 
+// Shares a dataset's max_series between the stores of its partitions: a store
+// asks before opening a series and says when it lets series go. Implemented
+// where the stores run (stream/ makes it atomic); must be thread-safe there.
+class SeriesBudget {
+ public:
+  virtual ~SeriesBudget() = default;
+  virtual bool tryOpen() = 0;
+  virtual void release(std::size_t n) = 0;
+};
+
 // The windowed state of every series of one dataset seen on one input
 // partition (replay has exactly one). Records go in through add(); the
 // DatasetDetector reads the windows at each step end. Owned by one partition
@@ -37,7 +47,13 @@ class SeriesStore {
 
   enum class AddResult { kAdded, kLate, kSeriesCap };
 
-  explicit SeriesStore(const DatasetSpec& spec);
+  // Without a budget the store caps its own series at max_series.
+  explicit SeriesStore(const DatasetSpec& spec, SeriesBudget* budget = nullptr);
+  ~SeriesStore();
+  SeriesStore(SeriesStore&& other) noexcept;
+  SeriesStore& operator=(SeriesStore&&) = delete;
+  SeriesStore(const SeriesStore&) = delete;
+  SeriesStore& operator=(const SeriesStore&) = delete;
 
   // Sub-windows kept beyond the window: enough for records within the allowed
   // lateness and a few steps of skew between the partitions of one dataset.
@@ -61,7 +77,10 @@ class SeriesStore {
   std::size_t seriesCount() const { return series_.size(); }
   // Forgets a series (the detector decided it is idle); no-op if absent.
   void evict(std::string_view key) {
-    if (const auto it = series_.find(key); it != series_.end()) series_.erase(it);
+    if (const auto it = series_.find(key); it != series_.end()) {
+      series_.erase(it);
+      if (budget_ != nullptr) budget_->release(1);
+    }
   }
 
   // Records with an event time before this can be added without recycling a
@@ -85,6 +104,7 @@ class SeriesStore {
   Duration lateness_;
   std::int64_t lookahead_;
   std::uint32_t max_series_;
+  SeriesBudget* budget_;
   std::size_t null_fields_;
   Timestamp newest_step_ = Timestamp::min();
   Timestamp oldest_seen_ = Timestamp::max();

@@ -39,13 +39,13 @@ DetectService::DetectService(Options options, const detectors::Clock& clock, Str
     datasets_.push_back(DatasetState{
         detectors::DatasetDetector(spec, detectors::DatasetDetector::FreshnessMode::kOnClock),
         Timestamp::min(), options_.detect.idle_timeout.value_or(2 * spec.step),
-        std::make_unique<std::mutex>()});
+        std::make_unique<std::mutex>(), std::make_unique<AtomicSeriesBudget>(spec.max_series)});
     datasets_by_topic_[spec.topic].push_back(d);
     dataset_index_[spec.name] = d;
   }
   for (std::size_t d = 0; d < datasets_.size(); ++d) {
     bindings_.push_back({&options_.datasets[d], &datasets_[d].detector.fields(),
-                         datasets_[d].fields_mutex.get()});
+                         datasets_[d].fields_mutex.get(), datasets_[d].series_budget.get()});
   }
   threads_ = options_.detect.threads;
 }

@@ -13,6 +13,7 @@
 #include "stream/detect_spec.h"
 #include "stream/kafka_source.h"
 #include "stream/partition_worker.h"
+#include "stream/series_budget.h"
 
 namespace vigil::stream {
 
@@ -50,6 +51,7 @@ class DetectService final : private KafkaSource::Listener {
     detectors::Timestamp watermark = detectors::Timestamp::min();
     detectors::Duration idle_timeout;
     std::unique_ptr<std::mutex> fields_mutex;  // guards detector.fields() while partitions run
+    std::unique_ptr<AtomicSeriesBudget> series_budget;
   };
 
   void onAssigned(const std::vector<TopicPartition>& partitions) override;

@@ -15,7 +15,8 @@ PartitionWorker::PartitionWorker(TopicPartition tp, const std::vector<std::size_
   lanes_.reserve(datasets.size());
   for (const std::size_t d : datasets) {
     const DatasetBinding& b = bindings[d];
-    lanes_.push_back(Lane{d, Decoder(DecodePlan::fromSpec(*b.spec)), detectors::SeriesStore(*b.spec),
+    lanes_.push_back(Lane{d, Decoder(DecodePlan::fromSpec(*b.spec)),
+                          detectors::SeriesStore(*b.spec, b.series_budget),
                           FieldInterner(*b.fields, b.fields_mutex), 0, Timestamp::min(), {}});
   }
 }

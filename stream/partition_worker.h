@@ -44,6 +44,7 @@ class PartitionWorker {
     const detectors::DatasetSpec* spec;
     detectors::FieldDictionary* fields;
     std::mutex* fields_mutex;
+    detectors::SeriesBudget* series_budget;  // max_series across the dataset's partitions
   };
 
   struct Lane {

@@ -399,5 +399,32 @@ TEST_F(SchemaCheckTest, AddedFieldsAreListedByName) {
   EXPECT_EQ(events[0].added, (std::vector<std::string>{"alpha", "zeta"}));
 }
 
+// A budget shared by the stores of a dataset's partitions caps the series of
+// the whole dataset; a store that lets series go (eviction, or being dropped
+// with a revoked partition) returns their places.
+TEST(SeriesCapTest, BudgetCapsSeriesAcrossStores) {
+  class CountingBudget : public SeriesBudget {
+   public:
+    bool tryOpen() override { return open < 3 ? (++open, true) : false; }
+    void release(std::size_t n) override { open -= n; }
+    std::size_t open = 0;
+  } budget;
+  DatasetSpec spec = baseSpec();
+  spec.volume = VolumeSpec{std::nullopt, 1.0, std::nullopt, std::nullopt};
+  SeriesStore a(spec, &budget);
+  {
+    SeriesStore b(spec, &budget);
+    EXPECT_EQ(a.add(Observation{"s1", kT0}), SeriesStore::AddResult::kAdded);
+    EXPECT_EQ(b.add(Observation{"s2", kT0}), SeriesStore::AddResult::kAdded);
+    EXPECT_EQ(b.add(Observation{"s3", kT0}), SeriesStore::AddResult::kAdded);
+    EXPECT_EQ(a.add(Observation{"s4", kT0}), SeriesStore::AddResult::kSeriesCap);
+    EXPECT_EQ(a.add(Observation{"s1", kT0 + seconds(1)}), SeriesStore::AddResult::kAdded);
+    a.evict("s1");
+    EXPECT_EQ(budget.open, 2u);
+  }
+  EXPECT_EQ(budget.open, 0u);  // b was dropped with its two series
+  EXPECT_EQ(a.add(Observation{"s4", kT0}), SeriesStore::AddResult::kAdded);
+}
+
 }  // namespace
 }  // namespace vigil::detectors
