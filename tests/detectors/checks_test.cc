@@ -6,12 +6,14 @@
 #include <random>
 
 #include "detectors/dataset_detector.h"
+#include "tests/detectors/replay_harness.h"
 
 namespace vigil::detectors {
 namespace {
 
 using std::chrono::minutes;
 using std::chrono::seconds;
+using testing::baseSpec;
 
 const Timestamp kT0 = timestampFromMillis(1'736'950'000'000);  // a multiple of 10 s
 
@@ -23,34 +25,15 @@ struct Rec {
   std::vector<FieldSeen> fields;
 };
 
-DatasetSpec baseSpec() {
-  DatasetSpec spec;
-  spec.name = "orders";
-  spec.topic = "orders.events";
-  spec.series_key = "pipeline_id";
-  spec.event_time = "ts";
-  spec.window = seconds(60);
-  spec.step = seconds(10);
-  return spec;
-}
-
 // Replays records the way `vigil replay` does and returns the events.
 std::vector<FailureEvent> run(DatasetDetector& detector, const std::vector<Rec>& records,
                               Timestamp end) {
-  SeriesStore store(detector.spec());
-  const SeriesStore* stores[] = {&store};
-  std::vector<FailureEvent> events;
-  Timestamp watermark = Timestamp::min();
-  for (const Rec& r : records) {
-    if (r.t > watermark) {
-      watermark = r.t;
-      detector.advanceTo(watermark, stores, events);
-    }
-    Observation obs{r.series, r.t, std::nullopt, r.volume, r.null_mask, r.fields};
-    store.add(obs);
-  }
-  detector.advanceTo(end, stores, events);
-  return events;
+  return testing::replayThrough(
+      detector, records,
+      [](const Rec& r) {
+        return Observation{r.series, r.t, std::nullopt, r.volume, r.null_mask, r.fields};
+      },
+      end);
 }
 
 // One record per second for `series` over [from, to).

@@ -6,6 +6,8 @@
 #include <random>
 #include <vector>
 
+#include "tests/detectors/replay_harness.h"
+
 namespace vigil::detectors {
 namespace {
 
@@ -22,13 +24,7 @@ struct Sample {
 };
 
 DatasetSpec latencySpec(std::optional<Duration> p95, std::optional<Duration> p99) {
-  DatasetSpec spec;
-  spec.name = "orders";
-  spec.topic = "orders.events";
-  spec.series_key = "pipeline_id";
-  spec.event_time = "ts";
-  spec.window = seconds(60);
-  spec.step = seconds(10);
+  DatasetSpec spec = testing::baseSpec();
   spec.latency = LatencySpec{};
   spec.latency->field = "latency_ms";
   spec.latency->p95_max = p95;
@@ -40,20 +36,12 @@ DatasetSpec latencySpec(std::optional<Duration> p95, std::optional<Duration> p99
 // advance the watermark (evaluating passed step ends), then add the record;
 // at the end evaluate the last partial step.
 std::vector<FailureEvent> run(const DatasetSpec& spec, const std::vector<Sample>& samples) {
-  SeriesStore store(spec);
   DatasetDetector detector(spec);
-  const SeriesStore* stores[] = {&store};
-  std::vector<FailureEvent> events;
-  Timestamp watermark = Timestamp::min();
-  for (const Sample& s : samples) {
-    if (s.t > watermark) {
-      watermark = s.t;
-      detector.advanceTo(watermark, stores, events);
-    }
-    store.add(Observation{s.series, s.t, s.latency_s});
-  }
-  detector.advanceTo(alignDown(watermark, spec.step) + spec.step, stores, events);
-  return events;
+  Timestamp last = Timestamp::min();
+  for (const Sample& s : samples) last = std::max(last, s.t);
+  return testing::replayThrough(
+      detector, samples, [](const Sample& s) { return Observation{s.series, s.t, s.latency_s}; },
+      alignDown(last, spec.step) + spec.step);
 }
 
 // Exact p at rank floor(q (n-1)), the sketch's rank convention.
