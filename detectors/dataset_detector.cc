@@ -40,23 +40,42 @@ Duration evictionAge(const DatasetSpec& spec) {
 
 }  // namespace
 
-// One series' window merged across stores, plus its latest step.
+// One series' window merged across stores, plus its latest step. With a
+// single store (the common case) the statistics that store keeps whole — the
+// window's latency sketch, a step's fields — are pointed to, not copied.
 struct DatasetDetector::Merged {
-  StepStats window;
-  StepStats latest;
+  std::uint64_t records = 0;
+  double volume = 0;
+  std::vector<std::uint32_t> nulls;
+  const QuantileSketch* latency = nullptr;
+  const FieldSet* fields = nullptr;
+  std::uint64_t latest_records = 0;
+  const FieldSet* latest_fields = nullptr;
   Timestamp first_seen = Timestamp::max();
   Timestamp newest_seen = Timestamp::min();
+  // Storage for what several stores contribute.
+  QuantileSketch merged_latency;
+  FieldSet merged_fields;
+  FieldSet merged_latest_fields;
 
   void clear() {
-    window.clear();
-    latest.clear();
+    records = 0;
+    volume = 0;
+    std::fill(nulls.begin(), nulls.end(), 0);
+    latency = nullptr;
+    fields = nullptr;
+    latest_records = 0;
+    latest_fields = nullptr;
     first_seen = Timestamp::max();
     newest_seen = Timestamp::min();
   }
 };
 
 DatasetDetector::DatasetDetector(DatasetSpec spec, FreshnessMode mode)
-    : spec_(std::move(spec)), freshness_mode_(mode), fields_(std::make_unique<FieldDictionary>()) {
+    : spec_(std::move(spec)),
+      freshness_mode_(mode),
+      fields_(std::make_unique<FieldDictionary>()),
+      merged_(std::make_unique<Merged>()) {
   if (spec_.latency) latency_.emplace(spec_);
   if (spec_.freshness) freshness_.emplace(spec_);
   if (spec_.volume) volume_.emplace(spec_);
@@ -101,34 +120,81 @@ DatasetDetector::SeriesState& DatasetDetector::stateFor(std::string_view key) {
 template <class F>
 void DatasetDetector::forEachMergedSeries(Timestamp end, std::span<const SeriesStore* const> stores,
                                           F&& f) {
-  // Gather (series, store entry) pairs and sort by key: equal keys from several
-  // partitions become neighbours to merge, and events come out in key order.
-  auto& entries = entries_;
-  entries.clear();
-  for (const SeriesStore* store : stores) {
-    store->forEachSeries([&](std::string_view key, const SeriesStore::Series& series) {
-      entries.emplace_back(key, &series);
-    });
-  }
-  // Stable: equal keys keep store order, so sums merge in the same order every time.
-  std::stable_sort(entries.begin(), entries.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  Merged merged;
-  const Timestamp latest_start = end - spec_.step;
-  for (std::size_t i = 0; i < entries.size();) {
-    const std::string_view key = entries[i].first;
-    merged.clear();
-    for (; i < entries.size() && entries[i].first == key; ++i) {
-      const SeriesStore::Series& series = *entries[i].second;
-      merged.first_seen = std::min(merged.first_seen, series.first_seen);
-      merged.newest_seen = std::max(merged.newest_seen, series.newest_seen);
-      series.ring.forEachInWindow(end, [&](Timestamp start, const StepStats& s) {
-        merged.window.mergeCounts(s);
-        if (start == latest_start) merged.latest.merge(s);
+  // (series, store) pairs sorted by key: equal keys from several partitions
+  // become neighbours to merge, and events come out in key order. Sorted
+  // again only when the stores or their sets of series changed.
+  std::vector<std::pair<const SeriesStore*, std::uint64_t>> generations;
+  generations.reserve(stores.size());
+  for (const SeriesStore* store : stores) generations.emplace_back(store, store->generation());
+  if (generations != entries_generations_) {
+    entries_.clear();
+    for (const SeriesStore* store : stores) {
+      store->forEachSeries([&](std::string_view key, const SeriesStore::Series& series) {
+        entries_.push_back(Entry{key, &series, store});
       });
-      if (latency_) merged.window.latency.merge(series.latencyWindow(end, spec_.window, spec_.step));
     }
-    f(key, merged);
+    // Stable: equal keys keep store order, so sums merge in the same order every time.
+    std::stable_sort(entries_.begin(), entries_.end(),
+                     [](const Entry& a, const Entry& b) { return a.key < b.key; });
+    entries_generations_ = std::move(generations);
+  }
+
+  static const FieldSet kNoFields;
+  Merged& m = *merged_;
+  m.nulls.assign(nulls_ ? spec_.nulls->fields.size() : 0, 0);
+  const bool summed_volume = spec_.volume && spec_.volume->count_field;
+  const Timestamp latest_start = end - spec_.step;
+  for (std::size_t i = 0; i < entries_.size();) {
+    const std::string_view key = entries_[i].key;
+    std::size_t n = 1;
+    while (i + n < entries_.size() && entries_[i + n].key == key) ++n;
+    const std::span<const Entry> group = std::span(entries_).subspan(i, n);
+    i += n;
+    m.clear();
+    if (n > 1) {
+      m.merged_latency.clear();
+      m.merged_fields.clear();
+      m.merged_latest_fields.clear();
+      m.latency = &m.merged_latency;
+      m.fields = &m.merged_fields;
+      m.latest_fields = &m.merged_latest_fields;
+    }
+    for (const Entry& e : group) {
+      const SeriesStore::Series& series = *e.series;
+      m.first_seen = std::min(m.first_seen, series.first_seen);
+      m.newest_seen = std::max(m.newest_seen, series.newest_seen);
+      const SeriesStore::WindowTotals& w = series.windowAt(end, spec_.window, spec_.step);
+      m.records += w.records;
+      for (std::size_t k = 0; k < w.nulls.size() && k < m.nulls.size(); ++k) m.nulls[k] += w.nulls[k];
+      if (summed_volume) {
+        series.ring.forEachInWindow(end, [&](Timestamp, const StepStats& s) { m.volume += s.volume; });
+      }
+      const StepStats* latest = series.ring.slotAt(latest_start);
+      if (latest != nullptr) m.latest_records += latest->records;
+      if (n == 1) {
+        m.latency = &w.latency;
+        m.latest_fields = latest != nullptr ? &latest->fields : &kNoFields;
+        if (!schema_ || w.records == 0) {
+          m.fields = &kNoFields;
+        } else if (series.oneShape(end, spec_.window)) {
+          m.fields = &e.store->shapes().fields(series.shape);
+        } else {
+          m.merged_fields.clear();
+          series.ring.forEachInWindow(
+              end, [&](Timestamp, const StepStats& s) { m.merged_fields.merge(s.fields); });
+          m.fields = &m.merged_fields;
+        }
+      } else {
+        m.merged_latency.merge(w.latency);
+        if (latest != nullptr) m.merged_latest_fields.merge(latest->fields);
+        if (schema_) {
+          series.ring.forEachInWindow(
+              end, [&](Timestamp, const StepStats& s) { m.merged_fields.merge(s.fields); });
+        }
+      }
+    }
+    if (!summed_volume) m.volume = static_cast<double>(m.records);
+    f(key, m);
   }
 }
 
@@ -155,21 +221,21 @@ void DatasetDetector::evaluateStep(Timestamp end, std::span<const SeriesStore* c
     if (end - m.first_seen < spec_.window) return;  // not a full window of history yet
     if (latency_) {
       if (!state.latency) state.latency = latency_->newState();
-      if (auto e = latency_->evaluate(m.window.latency, end, context, *state.latency)) {
+      if (auto e = latency_->evaluate(*m.latency, end, context, *state.latency)) {
         out.push_back(std::move(*e));
       }
     }
     if (volume_) {
       if (!state.volume) state.volume = volume_->newState();
-      volume_->evaluate(m.window.volume, m.window.records, end, context, *state.volume, out);
+      volume_->evaluate(m.volume, m.records, end, context, *state.volume, out);
     }
     if (nulls_) {
       if (!state.nulls) state.nulls = nulls_->newState();
-      nulls_->evaluate(m.window.nulls, m.window.records, end, context, *state.nulls, out);
+      nulls_->evaluate(m.nulls, m.records, end, context, *state.nulls, out);
     }
     if (schema_) {
       if (!state.schema) state.schema = schema_->newState();
-      if (auto e = schema_->evaluate(m.window.fields, m.latest.fields, m.latest.records, end,
+      if (auto e = schema_->evaluate(*m.fields, *m.latest_fields, m.latest_records, end,
                                      context, *state.schema)) {
         out.push_back(std::move(*e));
       }

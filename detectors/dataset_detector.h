@@ -102,8 +102,16 @@ class DatasetDetector {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, std::unique_ptr<SeriesState>, KeyHash, std::equal_to<>> series_;
-  // Reused across steps: (series key, its state in one store), sorted by key.
-  std::vector<std::pair<std::string_view, const SeriesStore::Series*>> entries_;
+  // Every (series, store) pair, sorted by key; kept across steps while the
+  // stores and their generations stay the same.
+  struct Entry {
+    std::string_view key;
+    const SeriesStore::Series* series;
+    const SeriesStore* store;
+  };
+  std::vector<Entry> entries_;
+  std::vector<std::pair<const SeriesStore*, std::uint64_t>> entries_generations_;
+  std::unique_ptr<Merged> merged_;  // reused across series and steps
 };
 
 }  // namespace vigil::detectors

@@ -42,6 +42,44 @@ void FieldSet::merge(const FieldSet& other) {
   for (const FieldSeen& f : other.fields_) add(f);
 }
 
+bool FieldSet::operator==(const FieldSet& other) const {
+  return std::equal(fields_.begin(), fields_.end(), other.fields_.begin(), other.fields_.end(),
+                    [](const FieldSeen& a, const FieldSeen& b) {
+                      return a.id == b.id && a.types == b.types;
+                    });
+}
+
+std::uint32_t FieldShapes::intern(std::span<const FieldSeen> fields) {
+  const auto same = [](const FieldSeen& a, const FieldSeen& b) {
+    return a.id == b.id && a.types == b.types;
+  };
+  // The common case: the same shape as the record before.
+  if (last_id_ != kUnshaped &&
+      std::equal(fields.begin(), fields.end(), last_.begin(), last_.end(), same)) {
+    return last_id_;
+  }
+  key_.clear();
+  for (const FieldSeen& f : fields) {
+    key_.push_back(static_cast<char>(f.id & 0xff));
+    key_.push_back(static_cast<char>(f.id >> 8));
+    key_.push_back(static_cast<char>(f.types));
+  }
+  std::uint32_t id;
+  if (const auto it = ids_.find(key_); it != ids_.end()) {
+    id = it->second;
+  } else {
+    if (sets_.size() >= kMaxShapes) return kUnshaped;
+    id = static_cast<std::uint32_t>(sets_.size());
+    FieldSet set;
+    for (const FieldSeen& f : fields) set.add(f);
+    sets_.push_back(std::move(set));
+    ids_.emplace(key_, id);
+  }
+  last_.assign(fields.begin(), fields.end());
+  last_id_ = id;
+  return id;
+}
+
 std::uint8_t FieldSet::types(FieldId id) const {
   const auto it = std::lower_bound(fields_.begin(), fields_.end(), id,
                                    [](const FieldSeen& a, FieldId i) { return a.id < i; });

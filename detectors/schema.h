@@ -59,9 +59,34 @@ class FieldSet {
   // The types seen for `id`; 0 when never seen.
   std::uint8_t types(FieldId id) const;
   std::span<const FieldSeen> fields() const { return fields_; }
+  bool operator==(const FieldSet& other) const;
 
  private:
   std::vector<FieldSeen> fields_;
+};
+
+// Interns the field lists of records ("shapes") to small ids. The records of
+// one series nearly always have one shape, so a step keeps the id of its
+// records' shape and merges field sets only when the shape changes, and a
+// window whose steps share one shape has that shape's fields without a merge.
+// Ids are local to one table (one partition's store). Capped at kMaxShapes;
+// past the cap intern() answers kUnshaped and callers merge fields directly.
+// Not thread-safe.
+class FieldShapes {
+ public:
+  static constexpr std::size_t kMaxShapes = 4096;
+  static constexpr std::uint32_t kUnshaped = 0xffffffff;
+
+  std::uint32_t intern(std::span<const FieldSeen> fields);
+  const FieldSet& fields(std::uint32_t id) const { return sets_[id]; }
+  std::size_t size() const { return sets_.size(); }
+
+ private:
+  std::vector<FieldSet> sets_;
+  std::unordered_map<std::string, std::uint32_t> ids_;  // key: (id, types) bytes in record order
+  std::string key_;                                      // scratch
+  std::vector<FieldSeen> last_;                          // the list last_id_ answers
+  std::uint32_t last_id_ = kUnshaped;
 };
 
 }  // namespace vigil::detectors

@@ -34,11 +34,16 @@ std::optional<FailureEvent> SchemaCheck::evaluate(const FieldSet& window, const 
     return std::nullopt;
   }
 
+  if (resolved_at_ != dictionary_.size()) {
+    required_ids_.clear();
+    for (const std::string& name : required_) required_ids_.push_back(dictionary_.find(name));
+    resolved_at_ = dictionary_.size();
+  }
   std::vector<std::string> missing;
   if (records_latest > 0) {
-    for (const std::string& name : required_) {
-      const auto id = dictionary_.find(name);
-      if (!id || latest.types(*id) == 0) missing.push_back(name);
+    for (std::size_t i = 0; i < required_.size(); ++i) {
+      const auto& id = required_ids_[i];
+      if (!id || latest.types(*id) == 0) missing.push_back(required_[i]);
     }
   }
   // Fields outside the reference, and reference fields with a new type.

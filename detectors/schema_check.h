@@ -44,6 +44,10 @@ class SchemaCheck {
  private:
   const FieldDictionary& dictionary_;
   std::vector<std::string> required_;
+  // required_ resolved to ids, refreshed when the dictionary grows: names are
+  // looked up once, not per series per step.
+  mutable std::vector<std::optional<FieldId>> required_ids_;
+  mutable std::size_t resolved_at_ = static_cast<std::size_t>(-1);
   bool alert_on_new_fields_;
   CheckBasics basics_;
 };

@@ -1,10 +1,16 @@
 #include "detectors/series_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 #include <limits>
 
 namespace vigil::detectors {
+std::uint64_t SeriesStore::nextGeneration() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 SeriesStore::SeriesStore(const DatasetSpec& spec, SeriesBudget* budget)
     : window_(spec.window),
       step_(spec.step),
@@ -12,7 +18,8 @@ SeriesStore::SeriesStore(const DatasetSpec& spec, SeriesBudget* budget)
       lookahead_(lookaheadSteps(spec)),
       max_series_(spec.max_series),
       budget_(budget),
-      null_fields_(spec.nulls ? spec.nulls->fields.size() : 0) {}
+      null_fields_(spec.nulls ? spec.nulls->fields.size() : 0),
+      track_shapes_(spec.schema.has_value()) {}
 
 SeriesStore::SeriesStore(SeriesStore&& other) noexcept
     : window_(other.window_),
@@ -24,12 +31,24 @@ SeriesStore::SeriesStore(SeriesStore&& other) noexcept
       null_fields_(other.null_fields_),
       newest_step_(other.newest_step_),
       oldest_seen_(other.oldest_seen_),
+      generation_(other.generation_),
+      track_shapes_(other.track_shapes_),
+      shapes_(std::move(other.shapes_)),
       series_(std::move(other.series_)) {}
 
 // A store given up (a revoked partition) returns its series to the budget.
 SeriesStore::~SeriesStore() {
   if (budget_ != nullptr && !series_.empty()) budget_->release(series_.size());
 }
+
+namespace {
+
+void addNulls(std::vector<std::uint32_t>& nulls, std::uint32_t mask) {
+  const std::size_t n = std::min<std::size_t>(nulls.size(), 32);  // the mask has 32 bits
+  for (std::size_t i = 0; mask != 0 && i < n; ++i) nulls[i] += (mask >> i) & 1u;
+}
+
+}  // namespace
 
 SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
   auto it = series_.find(obs.series);
@@ -45,8 +64,10 @@ SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
                                                    static_cast<std::size_t>(lookahead_) + 1),
                              obs.event_time, obs.event_time})
              .first;
+    generation_ = nextGeneration();
   }
   Series& series = it->second;
+  const Timestamp newest_before = series.ring.newestStep();
   StepStats* slot = series.ring.slotFor(obs.event_time);
   if (slot == nullptr) return AddResult::kLate;
   series.first_seen = std::min(series.first_seen, obs.event_time);
@@ -55,35 +76,99 @@ SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
   oldest_seen_ = std::min(oldest_seen_, obs.event_time);
   if (slot->nulls.size() != null_fields_) slot->nulls.resize(null_fields_);
   slot->add(obs);
-  // A late record inside the window already aggregated joins the aggregate too.
-  if (obs.latency_seconds && series.window_end != Timestamp::min() &&
-      obs.event_time < series.window_end && obs.event_time >= series.window_end - window_) {
-    series.window_latency.add(*obs.latency_seconds);
+  if (track_shapes_) {
+    const std::uint32_t shape = shapes_.intern(obs.fields);
+    slot->addFields(obs.fields, shape, shapes_);
+    if (shape != series.shape) {
+      // Every step up to the newest before this record may hold the old shape.
+      if (series.shape != StepStats::kNoFields) {
+        series.mixed_until = std::max(series.mixed_until, newest_before + step_);
+      }
+      series.shape = shape;
+    }
+  }
+  // A late record inside the window already totalled joins the totals too.
+  if (series.window_end != Timestamp::min() && obs.event_time < series.window_end &&
+      obs.event_time >= series.window_end - window_) {
+    WindowTotals& w = series.totals;
+    ++w.records;
+    if (w.nulls.size() != null_fields_) w.nulls.resize(null_fields_);
+    addNulls(w.nulls, obs.null_mask);
+    if (obs.latency_seconds) {
+      const double v = *obs.latency_seconds;
+      const bool first = w.latency.empty();
+      const std::uint64_t before = w.latency.count();
+      w.latency.add(v);
+      if (w.latency.count() != before) {
+        w.latency_min = first ? v : std::min(w.latency_min, v);
+        w.latency_max = first ? v : std::max(w.latency_max, v);
+        w.latency.setExtremes(w.latency_min, w.latency_max);
+      }
+    }
   }
   return AddResult::kAdded;
 }
 
-const QuantileSketch& SeriesStore::Series::latencyWindow(Timestamp end, Duration window,
-                                                         Duration step) const {
-  if (window_end == end) return window_latency;
+namespace {
+
+void addCounts(SeriesStore::WindowTotals& w, const StepStats& s) {
+  w.records += s.records;
+  if (w.nulls.size() < s.nulls.size()) w.nulls.resize(s.nulls.size());
+  for (std::size_t i = 0; i < s.nulls.size(); ++i) w.nulls[i] += s.nulls[i];
+}
+
+void subtractCounts(SeriesStore::WindowTotals& w, const StepStats& s) {
+  w.records -= s.records;
+  for (std::size_t i = 0; i < s.nulls.size() && i < w.nulls.size(); ++i) w.nulls[i] -= s.nulls[i];
+}
+
+}  // namespace
+
+const SeriesStore::WindowTotals& SeriesStore::Series::windowAt(Timestamp end, Duration window,
+                                                               Duration step) const {
+  if (window_end == end) return totals;
+  WindowTotals& w = totals;
+  bool extremes_known = false;
   if (window_end != Timestamp::min() && end - window_end == step) {
+    extremes_known = true;
     if (const StepStats* entering = ring.slotAt(window_end)) {
-      window_latency.merge(entering->latency);
+      addCounts(w, *entering);
+      if (!entering->latency.empty()) {
+        w.latency_min = w.latency.empty() ? entering->latency.min()
+                                          : std::min(w.latency_min, entering->latency.min());
+        w.latency_max = w.latency.empty() ? entering->latency.max()
+                                          : std::max(w.latency_max, entering->latency.max());
+        w.latency.merge(entering->latency);
+      }
     }
     // The first step of the old window; a window that is not a multiple of
     // the step never includes the step straddling its lower edge.
     Timestamp leaving = alignDown(window_end - window, step);
     if (leaving < window_end - window) leaving += step;
     if (leaving < end - window) {
-      if (const StepStats* s = ring.slotAt(leaving)) window_latency.subtract(s->latency);
+      if (const StepStats* s = ring.slotAt(leaving)) {
+        subtractCounts(w, *s);
+        if (!s->latency.empty()) {
+          w.latency.subtract(s->latency);
+          // An extreme that leaves must be looked for again among the steps that stay.
+          if (s->latency.min() <= w.latency_min || s->latency.max() >= w.latency_max) {
+            extremes_known = false;
+          }
+        }
+      }
     }
   } else {
-    window_latency.clear();
-    ring.forEachInWindow(end, [&](Timestamp, const StepStats& s) { window_latency.merge(s.latency); });
+    w.latency.clear();
+    w.records = 0;
+    std::fill(w.nulls.begin(), w.nulls.end(), 0);
+    ring.forEachInWindow(end, [&](Timestamp, const StepStats& s) {
+      addCounts(w, s);
+      w.latency.merge(s.latency);
+    });
   }
   window_end = end;
-  if (!window_latency.empty()) {
-    // The exact extremes of what remains: each step's, over the window.
+  if (w.latency.empty()) return w;
+  if (!extremes_known) {
     double lo = std::numeric_limits<double>::infinity();
     double hi = -lo;
     ring.forEachInWindow(end, [&](Timestamp, const StepStats& s) {
@@ -91,9 +176,11 @@ const QuantileSketch& SeriesStore::Series::latencyWindow(Timestamp end, Duration
       lo = std::min(lo, s.latency.min());
       hi = std::max(hi, s.latency.max());
     });
-    window_latency.setExtremes(lo, hi);
+    w.latency_min = lo;
+    w.latency_max = hi;
   }
-  return window_latency;
+  w.latency.setExtremes(w.latency_min, w.latency_max);
+  return w;
 }
 
 }  // namespace vigil::detectors

@@ -30,19 +30,38 @@ class SeriesBudget {
 // worker and touched by one thread at a time; not thread-safe.
 class SeriesStore {
  public:
+  // What a check needs of a whole window, kept per series and moved one step
+  // at a time: the step that enters is added and the one that leaves is
+  // subtracted (counts and DDSketch buckets subtract exactly), so judging a
+  // series at a step end touches two sub-windows, not all of them.
+  struct WindowTotals {
+    QuantileSketch latency;  // seconds; exact extremes restored after each move
+    std::uint64_t records = 0;
+    std::vector<std::uint32_t> nulls;  // per nulls.fields entry
+    double latency_min = 0;            // exact extremes of `latency` while it is not empty
+    double latency_max = 0;
+  };
+
   struct Series {
     WindowRing<StepStats> ring;
     Timestamp first_seen;   // oldest event time seen
     Timestamp newest_seen;  // newest event time seen
-    // The latency sketch of the window [window_end - window, window_end),
-    // moved one step at a time by adding the new step and subtracting the
-    // expired one, instead of re-merging every sub-window at every step.
-    // Written by the evaluating thread between record batches.
-    mutable QuantileSketch window_latency;
+    // The FieldShapes id of the newest records, and the end of the newest step
+    // that may hold records of another shape: a window that starts at or after
+    // it holds `shape` only, and its fields need no merge.
+    std::uint32_t shape = StepStats::kNoFields;
+    Timestamp mixed_until = Timestamp::min();
+    // The totals of the window [window_end - window, window_end). Written by
+    // the evaluating thread between record batches.
+    mutable WindowTotals totals;
     mutable Timestamp window_end = Timestamp::min();
 
-    // The window's latency sketch at `end`, brought up to date.
-    const QuantileSketch& latencyWindow(Timestamp end, Duration window, Duration step) const;
+    // The totals of the window ending at `end`, brought up to date.
+    const WindowTotals& windowAt(Timestamp end, Duration window, Duration step) const;
+    // True when every record of the window ending at `end` has `shape`.
+    bool oneShape(Timestamp end, Duration window) const {
+      return shape < StepStats::kNoFields && end - window >= mixed_until;
+    }
   };
 
   enum class AddResult { kAdded, kLate, kSeriesCap };
@@ -75,13 +94,20 @@ class SeriesStore {
   }
 
   std::size_t seriesCount() const { return series_.size(); }
+  // Changes whenever a series is opened or forgotten: a reader that cached
+  // the set of series knows when to look again. Unique across all stores of
+  // the process, so a new store at a freed one's address never repeats it.
+  std::uint64_t generation() const { return generation_; }
   // Forgets a series (the detector decided it is idle); no-op if absent.
   void evict(std::string_view key) {
     if (const auto it = series_.find(key); it != series_.end()) {
       series_.erase(it);
+      generation_ = nextGeneration();
       if (budget_ != nullptr) budget_->release(1);
     }
   }
+  // The record shapes the steps' `shape` ids refer to.
+  const FieldShapes& shapes() const { return shapes_; }
 
   // Records with an event time before this can be added without recycling a
   // sub-window still needed by the evaluation of `next_step_end`.
@@ -98,6 +124,7 @@ class SeriesStore {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  static std::uint64_t nextGeneration();
 
   Duration window_;
   Duration step_;
@@ -108,6 +135,9 @@ class SeriesStore {
   std::size_t null_fields_;
   Timestamp newest_step_ = Timestamp::min();
   Timestamp oldest_seen_ = Timestamp::max();
+  std::uint64_t generation_ = nextGeneration();
+  bool track_shapes_;  // the schema check runs
+  FieldShapes shapes_;
   std::unordered_map<std::string, Series, KeyHash, std::equal_to<>> series_;
 };
 

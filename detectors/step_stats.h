@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "detectors/observation.h"
@@ -19,6 +20,11 @@ struct StepStats {
   double volume = 0;                  // records, or the sum of count_field
   std::vector<std::uint32_t> nulls;   // per nulls.fields entry; empty without the nulls check
   FieldSet fields;                    // empty without the schema check
+  // The FieldShapes id every record of this step had; kNoFields before the
+  // first, FieldShapes::kUnshaped once they differ. Meaningful only with the
+  // table of the store that holds the step.
+  static constexpr std::uint32_t kNoFields = FieldShapes::kUnshaped - 1;
+  std::uint32_t shape = kNoFields;
 
   void add(const Observation& obs) {
     ++records;
@@ -28,7 +34,18 @@ struct StepStats {
       const std::size_t n = std::min<std::size_t>(nulls.size(), 32);  // the mask has 32 bits
       for (std::size_t i = 0; i < n; ++i) nulls[i] += (obs.null_mask >> i) & 1u;
     }
-    for (const FieldSeen& f : obs.fields) fields.add(f);
+  }
+  // A record's fields, interned in `shapes` as `obs_shape` (kUnshaped: not
+  // interned, the table is full).
+  void addFields(std::span<const FieldSeen> obs_fields, std::uint32_t obs_shape,
+                 const FieldShapes& shapes) {
+    if (obs_shape == shape && shape != FieldShapes::kUnshaped) return;
+    if (obs_shape == FieldShapes::kUnshaped) {
+      for (const FieldSeen& f : obs_fields) fields.add(f);
+    } else {
+      fields.merge(shapes.fields(obs_shape));
+    }
+    shape = shape == kNoFields ? obs_shape : FieldShapes::kUnshaped;
   }
   void clear() {
     latency.clear();
@@ -36,6 +53,7 @@ struct StepStats {
     volume = 0;
     std::fill(nulls.begin(), nulls.end(), 0);
     fields.clear();
+    shape = kNoFields;
   }
   void merge(const StepStats& other) {
     latency.merge(other.latency);
@@ -47,7 +65,10 @@ struct StepStats {
     volume += other.volume;
     if (nulls.size() < other.nulls.size()) nulls.resize(other.nulls.size());
     for (std::size_t i = 0; i < other.nulls.size(); ++i) nulls[i] += other.nulls[i];
-    fields.merge(other.fields);
+    if (other.shape != kNoFields) {
+      fields.merge(other.fields);
+      shape = FieldShapes::kUnshaped;  // shape ids of two stores do not compare
+    }
   }
 };
 

@@ -40,7 +40,7 @@ void PartitionWorker::process(const std::vector<LaneLimits>& limits) {
 
 void PartitionWorker::processLane(Lane& lane, const LaneLimits& limits) {
   detectors::Observation obs;
-  DecodeNotes notes;
+  DecodeNotes& notes = lane.notes;  // decode() resets it, keeping its capacity
   const std::uint64_t end = base_ + queue_.size();
   // Before the dataset's first evaluation, a lane bounds itself by its own start.
   std::optional<Timestamp> accept_before = limits.accept_before;
@@ -52,7 +52,6 @@ void PartitionWorker::processLane(Lane& lane, const LaneLimits& limits) {
   lane.held.reset();
   for (; lane.position < end; ++lane.position) {
     const Record& record = queue_[lane.position - base_].record();
-    notes = DecodeNotes{};
     if (const auto bad = lane.decoder.decode(record.value, record.timestamp, obs, notes)) {
       ++lane.counters.invalid[static_cast<std::size_t>(*bad)];
       continue;

@@ -60,6 +60,7 @@ class PartitionWorker {
     bool placed_since_check = false;  // a record was placed or held since the service looked
     detectors::Timestamp active_at{};  // clock time the service last saw it place or hold one
     LaneCounters counters;
+    DecodeNotes notes;  // reused record to record
 
     // How far this lane's event time has got: the newest placed or held record.
     detectors::Timestamp progress() const { return held ? std::max(newest, *held) : newest; }

@@ -26,7 +26,7 @@ void ReplayEngine::reject(InvalidReason reason) {
 void ReplayEngine::feed(std::string_view value) {
   ++records_;
   detectors::Observation obs;
-  DecodeNotes notes;
+  DecodeNotes& notes = notes_;  // decode() resets it, keeping its capacity
   for (Lane& lane : lanes_) {
     // A replayed line has no Kafka timestamp: its event time stands in for it.
     if (const auto bad = lane.decoder.decode(value, Timestamp{}, obs, notes)) {

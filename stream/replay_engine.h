@@ -54,6 +54,7 @@ class ReplayEngine {
   Sink sink_;
   RejectSink rejects_;
   std::vector<detectors::FailureEvent> pending_;
+  DecodeNotes notes_;  // reused record to record
   std::uint64_t records_ = 0;
   std::array<std::uint64_t, kInvalidReasonCount> invalid_{};
 };
