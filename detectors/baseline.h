@@ -2,7 +2,6 @@
 
 #include <array>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <vector>
 
@@ -10,6 +9,48 @@
 #include "detectors/time.h"
 
 namespace vigil::detectors {
+
+class StateReader;
+class StateWriter;
+
+// A running estimate of the p-quantile of a stream with the P-square
+// algorithm (R. Jain and I. Chlamtac, "The P^2 algorithm for dynamic
+// calculation of quantiles and histograms without storing observations",
+// CACM 28(10), 1985): five markers whose heights track the minimum, the p/2,
+// p and (1 + p)/2 quantiles and the maximum, moved by a piecewise-parabolic
+// (else linear) formula as values arrive. O(1) memory and time per value.
+//
+// It reproduces boost::accumulators' p_square_quantile step for step (same
+// marker initialisation, cell search, update order and arithmetic), so it
+// answers exactly as the Boost accumulator it replaced did; unlike that
+// accumulator it is a plain value that can be copied and checkpointed.
+// Marker positions are integers here (Boost keeps them as doubles, which hold
+// the same integers exactly below 2^53 values).
+//
+// Until 5 values have been seen the markers are just the values in arrival
+// order and estimate() is the third one (0 before that), as in Boost.
+class PSquareQuantile {
+ public:
+  explicit PSquareQuantile(double p);
+
+  void add(double x);
+  double estimate() const { return heights_[2]; }
+  std::uint64_t count() const { return count_; }
+  double probability() const { return p_; }
+
+  // Writes the markers; p is written too, and restore() refuses a state saved
+  // for a different p. restore() leaves *this unchanged when it returns false.
+  void save(StateWriter& w) const;
+  bool restore(StateReader& r);
+
+ private:
+  double p_;
+  std::uint64_t count_ = 0;
+  std::array<double, 5> heights_{};          // q_i, marker heights
+  std::array<std::int64_t, 5> positions_{};  // n_i, marker positions (1-based ranks)
+  std::array<double, 5> desired_{};          // n'_i, desired positions
+  std::array<double, 5> increments_{};       // dn'_i, desired position per value
+};
 
 // A bound learned from a series' own history of one statistic (a window p99,
 // a window volume, a null rate), one value per step.
@@ -48,6 +89,12 @@ namespace vigil::detectors {
 // least kQuarantine values and kAdoptAfter becomes the new normal: the recent
 // history is replaced by the last kQuarantine values held.
 //
+// Checkpoints: save() writes everything learned (not the options, which come
+// from the current config) and restore() reads it back, so a restarted sidecar
+// resumes each series' baseline exactly where it stopped. That is why the tail
+// is a PSquareQuantile rather than Boost's accumulator, which cannot be read
+// back or copied as a plain value.
+//
 // Memory: about 4 KiB per instance (168 x 4 hourly means, 256 recent values).
 // Not thread-safe; owned by one series' check state. Time is the step end of
 // the value; NaN values are ignored.
@@ -64,6 +111,9 @@ class AdaptiveBaseline {
   static constexpr std::size_t kQuarantine = 64;
   static constexpr Duration kAdoptAfter = std::chrono::hours(4);
   static constexpr std::size_t kWeeksKept = 4;
+  // The first byte save() writes; restore() refuses any other. Bump it when
+  // the layout or the meaning of a field changes.
+  static constexpr std::uint8_t kStateVersion = 1;
 
   struct Options {
     double sensitivity = 1.0;
@@ -104,12 +154,19 @@ class AdaptiveBaseline {
   void observe(double value, Timestamp t, bool anomalous);
 
   std::size_t learned() const { return learned_; }
-  ~AdaptiveBaseline();
-  AdaptiveBaseline(const AdaptiveBaseline& other);
-  AdaptiveBaseline& operator=(const AdaptiveBaseline& other);
-  AdaptiveBaseline(AdaptiveBaseline&&) noexcept;
-  AdaptiveBaseline& operator=(AdaptiveBaseline&&) noexcept;
   Seasonality activeSeasonality() const { return active_; }
+
+  // Appends the learned state: a kStateVersion byte, then every field that
+  // observe() changes.
+  void save(StateWriter& w) const;
+  // Replaces the learned state with what save() wrote, keeping this baseline's
+  // options (a configured seasonality wins over the saved one, and the level
+  // and spread are measured again for it). Returns false, marks `r` failed and
+  // leaves *this unchanged when the data is short, of another version or not a
+  // state observe() could have reached (sizes, indexes or timestamps out of
+  // range, non-finite numbers where only finite ones are learned). Reads
+  // exactly what save() wrote: trailing bytes are the caller's (r.done() tells).
+  bool restore(StateReader& r);
 
  private:
   struct Recent {
@@ -149,10 +206,9 @@ class AdaptiveBaseline {
   double level_ = 0;
   double sigma_ = 0;
   // P-square estimate of the kTailQuantile of |x - expected| / sigma over the
-  // values learned: how heavy this series' tails are.
-  struct Tail;
-  std::unique_ptr<Tail> tail_;
-  std::size_t tail_count_ = 0;
+  // values observed after warm-up: how heavy this series' tails are. Its
+  // count() is how many scores it has seen.
+  PSquareQuantile tail_{kTailQuantile};
 };
 
 // A value judged against a baseline. Hysteresis against flapping: while an
