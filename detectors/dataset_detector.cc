@@ -1,12 +1,18 @@
 #include "detectors/dataset_detector.h"
 
 #include <algorithm>
+
+#include "detectors/state_codec.h"
 #include <string_view>
 #include <utility>
 
 namespace vigil::detectors {
 
 struct DatasetDetector::SeriesState {
+  bool judged_since_checkpoint = false;
+  // The newest step end whose window the checks judged (restored from a
+  // checkpoint: a rebuilt window does not teach the baselines a step twice).
+  Timestamp judged_through = Timestamp::min();
   std::optional<LatencyCheck::State> latency;
   std::optional<FreshnessCheck::State> freshness;
   std::optional<VolumeCheck::State> volume;
@@ -82,6 +88,8 @@ DatasetDetector::DatasetDetector(DatasetSpec spec, FreshnessMode mode)
   if (spec_.nulls) nulls_.emplace(spec_);
   if (spec_.schema) schema_.emplace(spec_, *fields_);
   evict_after_ = evictionAge(spec_);
+  checkpointed_ = spec_.schema || (spec_.latency && spec_.latency->adaptive) ||
+                  (spec_.volume && spec_.volume->adaptive) || (spec_.nulls && spec_.nulls->adaptive);
   settle_ = spec_.window + spec_.step * 2 + spec_.alert.for_duration + spec_.alert.keep_firing_for +
             (spec_.freshness ? spec_.freshness->max_age : Duration{0});
 }
@@ -113,8 +121,189 @@ void DatasetDetector::advanceTo(Timestamp watermark, std::span<const SeriesStore
 
 DatasetDetector::SeriesState& DatasetDetector::stateFor(std::string_view key) {
   auto it = series_.find(key);
-  if (it == series_.end()) it = series_.emplace(std::string(key), std::make_unique<SeriesState>()).first;
-  return *it->second;
+  if (it != series_.end()) return *it->second;
+  auto state = std::make_unique<SeriesState>();
+  if (latency_) state->latency = latency_->newState();
+  if (freshness_) state->freshness = freshness_->newState();
+  if (volume_) state->volume = volume_->newState();
+  if (nulls_) state->nulls = nulls_->newState();
+  if (schema_) state->schema = schema_->newState();
+  if (const auto pending = pending_checkpoints_.find(std::string(key));
+      pending != pending_checkpoints_.end()) {
+    if (restoreState(pending->second, *state)) ++restored_checkpoints_;
+    pending_checkpoints_.erase(pending);
+  }
+  return *series_.emplace(std::string(key), std::move(state)).first->second;
+}
+
+// A checkpoint: a version byte, the newest step end judged (ms since the
+// epoch), the number of sections, then one tagged,
+// length-prefixed section per piece of state, so a reader skips what its
+// configuration does not use and a checkpoint cut short is noticed:
+//   latency, volume: the AdaptiveBaseline;
+//   nulls: per field, its name and its AdaptiveBaseline;
+//   schema: the reference, as (field name, JSON type bits) pairs.
+namespace {
+
+constexpr std::uint8_t kCheckpointVersion = 1;
+constexpr std::uint32_t kMaxNullFields = 32;  // the width of an observation's null mask
+enum class Section : std::uint8_t { kLatency = 1, kVolume = 2, kNulls = 3, kSchema = 4 };
+
+std::string saved(const AdaptiveBaseline& b) {
+  std::string out;
+  StateWriter w(out);
+  b.save(w);
+  return out;
+}
+
+bool restored(std::string_view bytes, AdaptiveBaseline& b) {
+  StateReader r(bytes);
+  return b.restore(r) && r.done();
+}
+
+}  // namespace
+
+void DatasetDetector::saveState(const SeriesState& state, std::string& out) const {
+  std::string body;
+  StateWriter w(body);
+  std::uint8_t sections = 0;
+  const auto section = [&](Section tag, const std::string& bytes) {
+    w.u8(static_cast<std::uint8_t>(tag));
+    w.str(bytes);
+    ++sections;
+  };
+  if (state.latency && state.latency->baseline) section(Section::kLatency, saved(*state.latency->baseline));
+  if (state.volume && state.volume->baseline) section(Section::kVolume, saved(*state.volume->baseline));
+  if (state.nulls && !state.nulls->baselines.empty()) {
+    std::string bytes;
+    StateWriter n(bytes);
+    n.u32(static_cast<std::uint32_t>(state.nulls->baselines.size()));
+    for (std::size_t i = 0; i < state.nulls->baselines.size(); ++i) {
+      n.str(spec_.nulls->fields[i]);
+      n.str(saved(state.nulls->baselines[i]));
+    }
+    section(Section::kNulls, bytes);
+  }
+  if (state.schema && state.schema->reference) {
+    std::string bytes;
+    StateWriter n(bytes);
+    const auto fields = state.schema->reference->fields();
+    n.u32(static_cast<std::uint32_t>(fields.size()));
+    for (const FieldSeen& f : fields) {
+      n.str(fields_->name(f.id));
+      n.u8(f.types);
+    }
+    section(Section::kSchema, bytes);
+  }
+  StateWriter head(out);
+  head.u8(kCheckpointVersion);
+  head.i64(toMillis(state.judged_through));
+  head.u8(sections);
+  out += body;
+}
+
+bool DatasetDetector::restoreState(std::string_view bytes, SeriesState& state) {
+  // Everything is read into copies first: a checkpoint applies whole or not at all.
+  StateReader r(bytes);
+  if (r.u8() != kCheckpointVersion || r.failed()) return false;
+  const std::int64_t judged_through = r.i64();
+  const std::uint8_t sections = r.u8();
+  std::optional<AdaptiveBaseline> latency, volume;
+  std::vector<std::optional<AdaptiveBaseline>> nulls;
+  std::optional<FieldSet> reference;
+  for (std::uint8_t section = 0; section < sections; ++section) {
+    const auto tag = static_cast<Section>(r.u8());
+    const std::string_view body = r.str();
+    if (r.failed()) return false;
+    switch (tag) {
+      case Section::kLatency:
+        if (state.latency && state.latency->baseline) {
+          latency = *state.latency->baseline;
+          if (!restored(body, *latency)) return false;
+        }
+        break;
+      case Section::kVolume:
+        if (state.volume && state.volume->baseline) {
+          volume = *state.volume->baseline;
+          if (!restored(body, *volume)) return false;
+        }
+        break;
+      case Section::kNulls: {
+        if (!state.nulls || state.nulls->baselines.empty()) break;
+        nulls.assign(state.nulls->baselines.size(), std::nullopt);
+        StateReader n(body);
+        const std::uint32_t count = n.u32();
+        if (count > kMaxNullFields) return false;
+        for (std::uint32_t i = 0; i < count && !n.failed(); ++i) {
+          const std::string_view name = n.str();
+          const std::string_view baseline = n.str();
+          // Fields are matched by name: the configuration may have changed.
+          const auto& names = spec_.nulls->fields;
+          const auto at = std::find(names.begin(), names.end(), name);
+          if (at == names.end()) continue;
+          auto& b = nulls[static_cast<std::size_t>(at - names.begin())];
+          b = state.nulls->baselines[static_cast<std::size_t>(at - names.begin())];
+          if (!restored(baseline, *b)) return false;
+        }
+        if (!n.done()) return false;
+        break;
+      }
+      case Section::kSchema: {
+        if (!state.schema) break;
+        StateReader n(body);
+        const std::uint32_t count = n.u32();
+        if (count > FieldDictionary::kMaxFields) return false;
+        FieldSet set;
+        for (std::uint32_t i = 0; i < count && !n.failed(); ++i) {
+          const std::string_view name = n.str();
+          const std::uint8_t types = n.u8();
+          if (n.failed() || types == 0 || types >= (kJsonObject << 1)) return false;
+          // Past the dictionary's cap a name is not tracked: it is left out.
+          if (const auto id = fields_->intern(name)) set.add(FieldSeen{*id, types});
+        }
+        if (!n.done()) return false;
+        reference = std::move(set);
+        break;
+      }
+      default:
+        break;  // a section a later version added: not ours to read
+    }
+  }
+  if (!r.done()) return false;
+  if (latency) state.latency->baseline = std::move(latency);
+  if (volume) state.volume->baseline = std::move(volume);
+  for (std::size_t i = 0; i < nulls.size(); ++i) {
+    if (nulls[i]) state.nulls->baselines[i] = std::move(*nulls[i]);
+  }
+  if (reference) state.schema->reference = std::move(reference);
+  state.judged_through = timestampFromMillis(judged_through);
+  return true;
+}
+
+void DatasetDetector::takeCheckpoints(std::vector<std::pair<std::string, std::string>>& out,
+                                      bool all) {
+  if (!checkpointed_) return;
+  for (auto& [key, state] : series_) {
+    if (!all && !state->judged_since_checkpoint) continue;
+    std::string bytes;
+    saveState(*state, bytes);
+    out.emplace_back(key, std::move(bytes));
+    state->judged_since_checkpoint = false;
+  }
+}
+
+bool DatasetDetector::offerCheckpoint(std::string_view series, std::string bytes) {
+  // Validated now, against a scratch state, so a bad record is reported where it was read.
+  SeriesState scratch;
+  if (latency_) scratch.latency = latency_->newState();
+  if (volume_) scratch.volume = volume_->newState();
+  if (nulls_) scratch.nulls = nulls_->newState();
+  if (schema_) scratch.schema = schema_->newState();
+  if (!restoreState(bytes, scratch)) return false;
+  if (series_.find(series) == series_.end()) {
+    pending_checkpoints_.insert_or_assign(std::string(series), std::move(bytes));
+  }
+  return true;
 }
 
 template <class F>
@@ -219,6 +408,9 @@ void DatasetDetector::evaluateStep(Timestamp end, std::span<const SeriesStore* c
       }
     }
     if (end - m.first_seen < spec_.window) return;  // not a full window of history yet
+    if (end <= state.judged_through) return;         // judged before a restart
+    state.judged_through = end;
+    state.judged_since_checkpoint = true;
     if (latency_) {
       if (!state.latency) state.latency = latency_->newState();
       if (auto e = latency_->evaluate(*m.latency, end, context, *state.latency)) {

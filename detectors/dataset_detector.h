@@ -74,6 +74,26 @@ class DatasetDetector {
   // Series evicted since the last call; the caller removes them from its stores.
   std::vector<std::string> takeEvicted() { return std::exchange(evicted_, {}); }
 
+  // Checkpoints of long-lived state: what each series learned that a window
+  // cannot give back (adaptive baselines, the reference schema). A checkpoint
+  // is self-describing bytes, versioned, one per series.
+  //
+  // True when the dataset has anything to checkpoint (an adaptive bound or
+  // the schema check).
+  bool checkpointed() const { return checkpointed_; }
+  // Appends (series key, checkpoint) for every series judged since its last
+  // checkpoint (all tracked series with `all`).
+  void takeCheckpoints(std::vector<std::pair<std::string, std::string>>& out, bool all = false);
+  // A checkpoint read back (from state_topic). Kept until the series is first
+  // tracked here, then applied; ignored for a series already tracked (its own
+  // state is newer) and replaced by a later offer for the same series. False
+  // when the bytes are not a checkpoint this version can read (the caller
+  // counts and logs it); nothing is changed then.
+  bool offerCheckpoint(std::string_view series, std::string bytes);
+  // Checkpoints offered and not yet applied; applied so far.
+  std::size_t pendingCheckpoints() const { return pending_checkpoints_.size(); }
+  std::uint64_t restoredCheckpoints() const { return restored_checkpoints_; }
+
  private:
   struct SeriesState;
   struct Merged;
@@ -84,6 +104,8 @@ class DatasetDetector {
   template <class F>
   void forEachMergedSeries(Timestamp end, std::span<const SeriesStore* const> stores, F&& f);
   SeriesState& stateFor(std::string_view key);
+  void saveState(const SeriesState& state, std::string& out) const;
+  bool restoreState(std::string_view bytes, SeriesState& state);
 
   DatasetSpec spec_;
   FreshnessMode freshness_mode_;
@@ -97,6 +119,9 @@ class DatasetDetector {
   Duration settle_;  // how long after the newest data an evaluation can still change something
   Duration evict_after_;
   std::vector<std::string> evicted_;
+  bool checkpointed_ = false;
+  std::unordered_map<std::string, std::string> pending_checkpoints_;
+  std::uint64_t restored_checkpoints_ = 0;
   struct KeyHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }

@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "common/log.h"
+#include "stream/checkpoint_log.h"
 #include "stream/event_sink.h"
 #include "stream/stream_probe.h"
 
@@ -25,6 +26,11 @@ constexpr int kMaxRoundIterations = 10000;
 constexpr Duration kShutdownFlush = std::chrono::seconds(30);
 constexpr Duration kRevokeFlush = std::chrono::seconds(10);
 constexpr Duration kFreshnessInterval{200};
+// Checkpoints go out every few minutes: a restart loses at most this much
+// learning, and 100,000 series of ~20 KB each cost ~7 MB/s at this pace.
+constexpr Duration kCheckpointInterval = std::chrono::minutes(5);
+constexpr Duration kCheckpointRead = std::chrono::seconds(30);
+constexpr Duration kCheckpointCatchUp = std::chrono::seconds(5);
 
 std::string describe(const TopicPartition& tp) {
   return tp.topic + "[" + std::to_string(tp.partition) + "]";
@@ -64,6 +70,17 @@ int DetectService::run(const std::atomic<bool>& stop) {
     VIGIL_LOG(kError, kLog) << error;
     return 1;
   }
+  const bool learns = std::any_of(datasets_.begin(), datasets_.end(),
+                                  [](const DatasetState& d) { return d.detector.checkpointed(); });
+  if (learns) {
+    checkpoints_ = CheckpointLog::create(options_.kafka, options_.detect.state_topic, error);
+    if (!checkpoints_) {
+      VIGIL_LOG(kError, kLog) << error;
+      return 1;
+    }
+    restoreCheckpoints(kCheckpointRead);
+    last_checkpoint_ = clock_.now();
+  }
   source_ = KafkaSource::create({options_.kafka, options_.detect.group_id, topics}, *this, error);
   if (!source_) {
     VIGIL_LOG(kError, kLog) << error;
@@ -83,6 +100,10 @@ int DetectService::run(const std::atomic<bool>& stop) {
       arena.execute([&] { round(batch); });
       sink_->poll();
       commitAcknowledged(false);
+      if (checkpoints_) {
+        checkpoints_->poll();
+        if (clock_.now() - last_checkpoint_ >= kCheckpointInterval) writeCheckpoints(Duration{0});
+      }
       flushCounters();
     }
   } catch (const std::exception& e) {
@@ -96,9 +117,53 @@ int DetectService::run(const std::atomic<bool>& stop) {
                            << " event(s) not acknowledged; their input stays uncommitted";
   }
   commitAcknowledged(true);
+  if (checkpoints_) writeCheckpoints(kRevokeFlush);
   source_->close();
   flushCounters();
   return 0;
+}
+
+void DetectService::restoreCheckpoints(Duration timeout) {
+  std::uint64_t rejected = 0;
+  std::size_t foreign = 0;
+  const std::size_t read = checkpoints_->catchUp(
+      [&](std::string_view dataset, std::string_view series, std::string bytes) {
+        const auto it = dataset_index_.find(std::string(dataset));
+        if (it == dataset_index_.end()) return;  // a dataset no longer configured
+        if (!datasets_[it->second].detector.offerCheckpoint(series, std::move(bytes)) &&
+            ++rejected <= 5) {
+          VIGIL_LOG(kWarn, kLog) << "unreadable checkpoint of " << dataset << "/" << series
+                                       << " in " << options_.detect.state_topic << ": skipped";
+        }
+      },
+      foreign, timeout);
+  probe_.addCheckpointsRejected(rejected + foreign);
+  if (read > 0) {
+    std::size_t pending = 0;
+    for (const DatasetState& d : datasets_) pending += d.detector.pendingCheckpoints();
+    VIGIL_LOG(kInfo, kLog) << "read " << read << " checkpoint(s) from "
+                           << options_.detect.state_topic << "; " << pending
+                           << " series wait to be restored, " << rejected + foreign
+                           << " unreadable";
+  }
+}
+
+void DetectService::writeCheckpoints(Duration flush_timeout) {
+  last_checkpoint_ = clock_.now();
+  std::vector<std::pair<std::string, std::string>> out;
+  std::size_t queued = 0;
+  for (DatasetState& d : datasets_) {
+    out.clear();
+    d.detector.takeCheckpoints(out);
+    for (const auto& [series, bytes] : out) {
+      queued += checkpoints_->write(d.detector.spec().name, series, bytes, last_checkpoint_);
+    }
+  }
+  if (flush_timeout.count() > 0 && !checkpoints_->flush(flush_timeout)) {
+    VIGIL_LOG(kWarn, kLog) << "checkpoints not all acknowledged within "
+                           << flush_timeout.count() << " ms";
+  }
+  VIGIL_LOG(kDebug, kLog) << "checkpointed " << queued << " series";
 }
 
 void DetectService::round(std::vector<Message>& batch) {
@@ -260,6 +325,16 @@ void DetectService::flushCounters() {
     probe_.addDeliveryFailures(sink_->failedDeliveries() - reported_delivery_failures_);
     reported_delivery_failures_ = sink_->failedDeliveries();
   }
+  if (checkpoints_) {
+    probe_.addCheckpoints(checkpoints_->written() - reported_checkpoints_,
+                          checkpoints_->failed() - reported_checkpoint_failures_);
+    reported_checkpoints_ = checkpoints_->written();
+    reported_checkpoint_failures_ = checkpoints_->failed();
+  }
+  std::uint64_t restored = 0;
+  for (const DatasetState& d : datasets_) restored += d.detector.restoredCheckpoints();
+  probe_.addCheckpointsRestored(restored - reported_restored_);
+  reported_restored_ = restored;
 }
 
 void DetectService::updateResumePause() {
@@ -299,6 +374,8 @@ void DetectService::onAssigned(const std::vector<TopicPartition>& partitions) {
     VIGIL_LOG(kInfo, kLog) << "partition " << describe(tp) << " assigned";
   }
   probe_.setPartitionsAssigned(workers_.size());
+  // What a previous owner of these partitions checkpointed when it let go.
+  if (checkpoints_) restoreCheckpoints(kCheckpointCatchUp);
   ready_.store(true, std::memory_order_release);
 }
 
@@ -307,6 +384,8 @@ void DetectService::onRevoked(const std::vector<TopicPartition>& partitions, boo
     // Still ours: deliver what was decided and commit behind it before letting go.
     sink_->flush(kRevokeFlush);
     commitAcknowledged(true);
+    // What was learned goes out before the next owner reads it.
+    if (checkpoints_) writeCheckpoints(kRevokeFlush);
   }
   // librdkafka keeps an application pause across revoke and reassign: lift it
   // now, or a partition held back here would never be read again.

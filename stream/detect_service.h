@@ -17,6 +17,7 @@
 
 namespace vigil::stream {
 
+class CheckpointLog;
 class EventSink;
 class StreamProbe;
 
@@ -65,6 +66,10 @@ class DetectService final : private KafkaSource::Listener {
   void commitAcknowledged(bool sync);
   void flushCounters();
   void updateResumePause();
+  // Series checkpoints (SPEC §2a): read back what state_topic holds, and write
+  // what the detectors learned since their last checkpoint.
+  void restoreCheckpoints(detectors::Duration timeout);
+  void writeCheckpoints(detectors::Duration flush_timeout);
 
   Options options_;
   const detectors::Clock& clock_;
@@ -80,6 +85,11 @@ class DetectService final : private KafkaSource::Listener {
   // revocation delivers and commits through the sink.
   std::unique_ptr<EventSink> sink_;
   std::unique_ptr<KafkaSource> source_;
+  std::unique_ptr<CheckpointLog> checkpoints_;  // null when no dataset learns anything
+  detectors::Timestamp last_checkpoint_{};
+  std::uint64_t reported_checkpoints_ = 0;
+  std::uint64_t reported_checkpoint_failures_ = 0;
+  std::uint64_t reported_restored_ = 0;
   std::uint64_t reported_delivery_failures_ = 0;
   std::atomic<bool> ready_{false};
   unsigned threads_ = 1;

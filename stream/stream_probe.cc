@@ -86,6 +86,16 @@ StreamProbe::StreamProbe(const std::vector<std::string>& datasets)
                   .Help("Offset commits issued for input partitions.")
                   .Register(*registry_)
                   .Add({});
+  auto& checkpoints = prometheus::BuildCounter()
+                          .Name("vigil_state_checkpoints_total")
+                          .Help("Series checkpoints on state_topic, by outcome: written (acknowledged), "
+                                "failed (not delivered), restored (applied to a series), rejected "
+                                "(unreadable, skipped).")
+                          .Register(*registry_);
+  checkpoints_written_ = &checkpoints.Add({{"outcome", "written"}});
+  checkpoints_failed_ = &checkpoints.Add({{"outcome", "failed"}});
+  checkpoints_restored_ = &checkpoints.Add({{"outcome", "restored"}});
+  checkpoints_rejected_ = &checkpoints.Add({{"outcome", "rejected"}});
   prometheus::BuildGauge()
       .Name("vigil_build_info")
       .Help("Always 1; the labels name the build.")
@@ -132,6 +142,19 @@ void StreamProbe::addDeliveryFailures(std::uint64_t n) {
 
 void StreamProbe::addCommits(std::uint64_t n) {
   if (n) commits_->Increment(static_cast<double>(n));
+}
+
+void StreamProbe::addCheckpoints(std::uint64_t written, std::uint64_t failed) {
+  if (written) checkpoints_written_->Increment(static_cast<double>(written));
+  if (failed) checkpoints_failed_->Increment(static_cast<double>(failed));
+}
+
+void StreamProbe::addCheckpointsRestored(std::uint64_t n) {
+  if (n) checkpoints_restored_->Increment(static_cast<double>(n));
+}
+
+void StreamProbe::addCheckpointsRejected(std::uint64_t n) {
+  if (n) checkpoints_rejected_->Increment(static_cast<double>(n));
 }
 
 std::string StreamProbe::scrape() const {

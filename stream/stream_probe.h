@@ -37,6 +37,10 @@ class StreamProbe {
   void setEventsInFlight(std::size_t n);
   void addDeliveryFailures(std::uint64_t n);
   void addCommits(std::uint64_t n);
+  // Series checkpoints on state_topic.
+  void addCheckpoints(std::uint64_t written, std::uint64_t failed);
+  void addCheckpointsRestored(std::uint64_t n);
+  void addCheckpointsRejected(std::uint64_t n);
 
   // The Prometheus text exposition of every metric.
   std::string scrape() const;
@@ -57,6 +61,10 @@ class StreamProbe {
   prometheus::Gauge* events_in_flight_;
   prometheus::Counter* delivery_failures_;
   prometheus::Counter* commits_;
+  prometheus::Counter* checkpoints_written_;
+  prometheus::Counter* checkpoints_failed_;
+  prometheus::Counter* checkpoints_restored_;
+  prometheus::Counter* checkpoints_rejected_;
 };
 
 }  // namespace vigil::stream
