@@ -283,6 +283,8 @@ bool DatasetDetector::restoreState(std::string_view bytes, SeriesState& state) {
 void DatasetDetector::takeCheckpoints(std::vector<std::pair<std::string, std::string>>& out,
                                       bool all) {
   if (!checkpointed_) return;
+  for (auto& evicted : evicted_checkpoints_) out.push_back(std::move(evicted));
+  evicted_checkpoints_.clear();
   for (auto& [key, state] : series_) {
     if (!all && !state->judged_since_checkpoint) continue;
     std::string bytes;
@@ -395,7 +397,17 @@ void DatasetDetector::evaluateStep(Timestamp end, std::span<const SeriesStore* c
     if (end - m.newest_seen >= evict_after_) {
       const auto it = series_.find(key);
       if (it == series_.end() || !it->second->alerting()) {
-        if (it != series_.end()) series_.erase(it);
+        if (it != series_.end()) {
+          // What it learned outlives it: written out with the next
+          // checkpoints, and restored here if it comes back.
+          if (checkpointed_ && pending_checkpoints_.size() < spec_.max_series) {
+            std::string bytes;
+            saveState(*it->second, bytes);
+            evicted_checkpoints_.emplace_back(key, bytes);
+            pending_checkpoints_.insert_or_assign(std::string(key), std::move(bytes));
+          }
+          series_.erase(it);
+        }
         evicted_.emplace_back(key);
         return;
       }

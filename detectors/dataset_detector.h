@@ -70,6 +70,8 @@ class DatasetDetector {
   // A series idle this long, with no alert firing or pending, is forgotten:
   // its alert state here and, through takeEvicted(), its windows in every
   // store. A stale series is firing, so freshness keeps it until it returns.
+  // What it learned is kept as a checkpoint (up to max_series of them) and
+  // restored if it comes back.
   Duration evictAfter() const { return evict_after_; }
   // Series evicted since the last call; the caller removes them from its stores.
   std::vector<std::string> takeEvicted() { return std::exchange(evicted_, {}); }
@@ -121,6 +123,7 @@ class DatasetDetector {
   std::vector<std::string> evicted_;
   bool checkpointed_ = false;
   std::unordered_map<std::string, std::string> pending_checkpoints_;
+  std::vector<std::pair<std::string, std::string>> evicted_checkpoints_;  // not yet taken
   std::uint64_t restored_checkpoints_ = 0;
   struct KeyHash {
     using is_transparent = void;

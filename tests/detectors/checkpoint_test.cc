@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 
@@ -168,6 +169,38 @@ TEST_F(CheckpointTest, BadCheckpointsAreRefused) {
     (void)d.offerCheckpoint("a", corrupt);  // may or may not be readable; must not crash
   }
   EXPECT_TRUE(d.offerCheckpoint("a", good));
+}
+
+// A series forgotten for being idle keeps what it learned: its checkpoint is
+// written out with the next ones and restored when it comes back.
+TEST(CheckpointEvictionTest, EvictedSeriesKeepsWhatItLearned) {
+  DatasetSpec spec = testing::baseSpec();
+  spec.latency = LatencySpec{};
+  spec.latency->field = "latency_ms";
+  spec.latency->adaptive = AdaptiveSpec{};  // an empty window judges nothing: silence does not fire
+  DatasetDetector d(spec);
+  SeriesStore store(spec);
+  const SeriesStore* stores[] = {&store};
+  std::vector<FailureEvent> events;
+  std::vector<std::pair<std::string, std::string>> checkpoints;
+  // "gone" sends for 2 hours, is silent for 2 hours (evicted after 1), then returns.
+  for (int i = 0; i < 5 * 3600; ++i) {
+    const Timestamp t = kT0 + seconds(i);
+    d.advanceTo(t, stores, events);
+    for (const std::string& key : d.takeEvicted()) store.evict(key);
+    if (i == 4 * 3600) {
+      EXPECT_EQ(d.trackedSeries(), 1u);
+      d.takeCheckpoints(checkpoints);
+      EXPECT_EQ(d.pendingCheckpoints(), 1u);
+    }
+    store.add(Observation{"busy", t, 0.1});
+    if (i < 2 * 3600 || i >= 4 * 3600) store.add(Observation{"gone", t, 0.1});
+  }
+  const auto gone = std::find_if(checkpoints.begin(), checkpoints.end(),
+                                 [](const auto& c) { return c.first == "gone"; });
+  EXPECT_NE(gone, checkpoints.end()) << "the evicted series' checkpoint is written out";
+  EXPECT_EQ(d.restoredCheckpoints(), 1u);
+  EXPECT_EQ(d.pendingCheckpoints(), 0u);
 }
 
 // Without any adaptive bound or schema check there is nothing to keep.
