@@ -1,0 +1,444 @@
+// The decisions of the remediation worker, driven with a manual clock: no
+// network, no threads, no wall clock.
+
+#include "remediation/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace vigil::remediation {
+namespace {
+
+using detectors::EventStatus;
+using detectors::FailureType;
+using detectors::Timestamp;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+const Timestamp kT0 = detectors::timestampFromMillis(1'736'950'000'000);
+
+ActionSpec action(const std::string& name, ActionType type, Risk risk) {
+  ActionSpec a;
+  a.name = name;
+  a.type = type;
+  a.risk = risk;
+  a.url = "http://127.0.0.1:9/" + name + "/{pipeline_id}";
+  return a;
+}
+
+// rerun (low, 2 retries, 30 s backoff, verify 5 m), then rollback (medium),
+// then page; `scale` is high risk; a second playbook for null spikes.
+RemediateSpec baseSpec() {
+  RemediateSpec s;
+  s.actions = {action("rerun", ActionType::kHttp, Risk::kLow),
+               action("rollback", ActionType::kHttp, Risk::kMedium),
+               action("scale", ActionType::kHttp, Risk::kHigh),
+               action("page", ActionType::kPagerDuty, Risk::kLow)};
+  s.budget = {10, 100};
+  s.approval_ttl = minutes(30);
+  Playbook latency;
+  latency.failure_types = {"latency_spike", "stale_data"};
+  latency.dataset_glob = "orders*";
+  latency.steps = {{"rerun", 2, seconds(30), minutes(5)}, {"rollback", 0, seconds(30), minutes(10)}};
+  latency.escalate = "page";
+  Playbook nulls;
+  nulls.failure_types = {"null_spike"};
+  nulls.steps = {{"scale", 0, seconds(30), minutes(5)}};
+  s.playbooks = {latency, nulls};
+  s.default_escalation = "page";
+  return s;
+}
+
+ReceivedFailure failure(const std::string& id, EventStatus status, FailureType type = FailureType::kLatencySpike,
+                        const std::string& pipeline = "etl_1", const std::string& dataset = "orders") {
+  ReceivedFailure f;
+  f.event_id = id;
+  f.event.status = status;
+  f.event.dataset = dataset;
+  f.event.pipeline_id = pipeline;
+  f.event.failure_type = type;
+  f.event.metric = "latency_p99_seconds";
+  f.event.actual_value = 45;
+  f.event.threshold = 5;
+  f.event.timestamp = kT0;
+  f.event.window_start = kT0 - minutes(5);
+  f.event.window_end = kT0;
+  return f;
+}
+
+ActionResult done() {
+  ActionResult r;
+  r.status = ActionResult::Status::kDone;
+  r.detail = "HTTP 200";
+  r.http_status = 200;
+  r.tries = 1;
+  return r;
+}
+
+ActionResult failed() {
+  ActionResult r;
+  r.detail = "HTTP 503 after 3 tries";
+  r.http_status = 503;
+  r.tries = 3;
+  return r;
+}
+
+std::vector<std::string> statuses(const Effects& e) {
+  std::vector<std::string> out;
+  for (const OutcomeEvent& o : e.outcomes) {
+    out.push_back(std::string(outcomeStatusName(o.status)) + ":" + o.action + "#" +
+                  std::to_string(o.attempt));
+  }
+  return out;
+}
+
+using V = std::vector<std::string>;
+
+// A low-risk step runs at once; the resolved event within verify_within
+// verifies it and closes the incident.
+TEST(EngineTest, LowRiskStepRunsAndIsVerified) {
+  const RemediateSpec spec = baseSpec();
+  Engine engine(spec);
+  Effects fx;
+  engine.onFailure(failure("f1", EventStatus::kFiring), kT0, fx);
+  ASSERT_EQ(fx.executions.size(), 1u);
+  EXPECT_EQ(fx.executions[0].action->name, "rerun");
+  EXPECT_EQ(fx.executions[0].attempt, 1u);
+  EXPECT_TRUE(fx.outcomes.empty()) << "nothing is recorded before the action ran";
+  const std::string id = fx.executions[0].id;
+
+  engine.onResult(id, done(), kT0 + seconds(2), fx);
+  engine.onFailure(failure("r1", EventStatus::kResolved), kT0 + minutes(2), fx);
+  EXPECT_EQ(statuses(fx), (V{"executed:rerun#1", "verified:rerun#1", "resolved:rerun#1"}));
+  EXPECT_EQ(engine.openIncidents(), 0u);
+  EXPECT_EQ(fx.outcomes[0].event_id, "f1");
+  EXPECT_EQ(fx.outcomes[0].detail["result"]["http_status"], 200);
+}
+
+// Unverified attempts are retried after a jittered, doubling backoff; when the
+// low step is exhausted the medium one asks for approval.
+TEST(EngineTest, UnverifiedAttemptsBackOffThenTheNextStepAsks) {
+  const RemediateSpec spec = baseSpec();
+  Engine engine(spec);
+  Effects fx;
+  engine.onFailure(failure("f1", EventStatus::kFiring), kT0, fx);
+  Timestamp now = kT0;
+  std::vector<detectors::Duration> waits;
+  for (unsigned attempt = 1; attempt <= 3; ++attempt) {
+    ASSERT_EQ(fx.executions.size(), attempt);
+    EXPECT_EQ(fx.executions.back().attempt, attempt);
+    engine.onResult(fx.executions.back().id, done(), now, fx);
+    now += minutes(5);  // verify_within passes
+    engine.tick(now - seconds(1), fx);
+    EXPECT_EQ(fx.outcomes.back().status, OutcomeStatus::kExecuted) << "not yet unverified";
+    engine.tick(now, fx);
+    if (attempt == 3) break;
+    EXPECT_EQ(fx.outcomes.back().status, OutcomeStatus::kUnverified);
+    const Timestamp due = *engine.nextDue();
+    waits.push_back(due - now);
+    engine.tick(due - detectors::Duration{1}, fx);
+    EXPECT_EQ(fx.executions.size(), attempt) << "no attempt before the backoff ends";
+    now = due;
+    engine.tick(now, fx);
+  }
+  // Backoff 30 s then 60 s, each with half of it jittered.
+  ASSERT_EQ(waits.size(), 2u);
+  EXPECT_GE(waits[0], seconds(15));
+  EXPECT_LE(waits[0], seconds(30));
+  EXPECT_GE(waits[1], seconds(30));
+  EXPECT_LE(waits[1], seconds(60));
+  ASSERT_GE(fx.outcomes.size(), 2u);
+  EXPECT_EQ(fx.outcomes[fx.outcomes.size() - 2].status, OutcomeStatus::kUnverified);
+  EXPECT_EQ(fx.outcomes[fx.outcomes.size() - 2].attempt, 3u);
+  EXPECT_EQ(fx.outcomes.back().status, OutcomeStatus::kPendingApproval);
+  EXPECT_EQ(fx.outcomes.back().action, "rollback");
+  const auto approvals = engine.pendingApprovals();
+  ASSERT_EQ(approvals.size(), 1u);
+  EXPECT_EQ(approvals[0].action, "rollback");
+  EXPECT_EQ(approvals[0].expires_at - approvals[0].requested_at, minutes(30));
+}
+
+// Helper: an engine whose incident f1 waits for approval of `rollback`.
+struct Awaiting {
+  RemediateSpec spec = baseSpec();
+  Engine engine{spec};
+  Effects fx;
+  std::string approval;
+  Awaiting() {
+    spec.playbooks[0].steps.erase(spec.playbooks[0].steps.begin());  // rollback first
+    engine.onFailure(failure("f1", EventStatus::kFiring), kT0, fx);
+    approval = engine.pendingApprovals().at(0).id;
+  }
+};
+
+TEST(EngineTest, ApprovedMediumStepRunsOnce) {
+  Awaiting a;
+  EXPECT_TRUE(a.fx.executions.empty()) << "medium never runs unapproved";
+  Approval decided;
+  EXPECT_EQ(a.engine.decide(a.approval, true, "ops@example", "go", kT0 + minutes(1), a.fx, &decided),
+            Engine::Decision::kDecided);
+  EXPECT_EQ(decided.action, "rollback");
+  ASSERT_EQ(a.fx.executions.size(), 1u);
+  EXPECT_EQ(a.fx.executions[0].action->name, "rollback");
+  // Everyone else who clicks gets a conflict; the action does not run again.
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(a.engine.decide(a.approval, true, "x", "", kT0 + minutes(1), a.fx),
+              Engine::Decision::kConflict);
+  }
+  EXPECT_EQ(a.fx.executions.size(), 1u);
+  EXPECT_EQ(a.engine.decide("nope", true, "x", "", kT0, a.fx), Engine::Decision::kNotFound);
+  EXPECT_EQ(statuses(a.fx), (V{"pending_approval:rollback#1", "approved:rollback#1"}));
+  EXPECT_EQ(a.fx.outcomes[1].detail["by"], "ops@example");
+}
+
+TEST(EngineTest, DeniedOrExpiredApprovalEscalates) {
+  {
+    Awaiting a;
+    EXPECT_EQ(a.engine.decide(a.approval, false, "ops", "", kT0 + minutes(1), a.fx),
+              Engine::Decision::kDecided);
+    ASSERT_EQ(a.fx.executions.size(), 1u);
+    EXPECT_EQ(a.fx.executions[0].kind, Execution::Kind::kEscalation);
+    EXPECT_EQ(a.fx.executions[0].action->name, "page");
+  }
+  {
+    Awaiting a;
+    a.engine.tick(kT0 + minutes(30), a.fx);
+    EXPECT_EQ(statuses(a.fx), (V{"pending_approval:rollback#1", "expired:rollback#1"}));
+    ASSERT_EQ(a.fx.executions.size(), 1u);
+    EXPECT_EQ(a.fx.executions[0].kind, Execution::Kind::kEscalation);
+    EXPECT_EQ(a.engine.decide(a.approval, true, "late", "", kT0 + minutes(31), a.fx),
+              Engine::Decision::kConflict);
+  }
+}
+
+// A high-risk action is never executed: the step becomes an escalation that
+// recommends it, and PagerDuty gets the diagnostic report; the resolved event
+// resolves the page with the same dedup_key.
+TEST(EngineTest, HighRiskIsNeverExecutedAndEscalatesWithAReport) {
+  const RemediateSpec spec = baseSpec();
+  Engine engine(spec);
+  Effects fx;
+  engine.onFailure(failure("n1", EventStatus::kFiring, FailureType::kNullSpike), kT0, fx);
+  ASSERT_EQ(fx.executions.size(), 1u);
+  const Execution page = fx.executions[0];
+  EXPECT_EQ(page.kind, Execution::Kind::kEscalation);
+  EXPECT_EQ(page.action->name, "page");
+  EXPECT_EQ(statuses(fx), (V{"escalated:scale#1"}));
+  EXPECT_EQ(fx.outcomes[0].risk, Risk::kHigh);
+  const auto report = nlohmann::json::parse(page.report_json);
+  EXPECT_EQ(report["recommendation"], "run scale (high risk: not automated)");
+  EXPECT_EQ(report["evidence"]["threshold"], 5);
+  EXPECT_EQ(report["steps"].size(), 1u);
+  EXPECT_LE(page.dedup_key.size(), 255u);
+
+  engine.onResult(page.id, done(), kT0 + seconds(1), fx);
+  EXPECT_EQ(fx.outcomes.back().status, OutcomeStatus::kEscalated);
+  EXPECT_EQ(fx.outcomes.back().action, "page");
+  engine.onFailure(failure("n2", EventStatus::kResolved, FailureType::kNullSpike), kT0 + minutes(9), fx);
+  EXPECT_EQ(fx.outcomes.back().status, OutcomeStatus::kResolved);
+  ASSERT_EQ(fx.executions.size(), 2u);
+  EXPECT_EQ(fx.executions[1].kind, Execution::Kind::kPageResolve);
+  EXPECT_EQ(fx.executions[1].dedup_key, page.dedup_key);
+}
+
+TEST(EngineTest, OverBudgetSkipsAndEscalates) {
+  RemediateSpec spec = baseSpec();
+  spec.budget = {1, 100};
+  Engine engine(spec);
+  Effects fx;
+  engine.onFailure(failure("f1", EventStatus::kFiring), kT0, fx);
+  engine.onResult(fx.executions[0].id, done(), kT0, fx);
+  engine.onFailure(failure("r1", EventStatus::kResolved), kT0 + minutes(1), fx);
+  engine.onFailure(failure("f2", EventStatus::kFiring), kT0 + minutes(2), fx);
+  EXPECT_EQ(fx.outcomes.back().status, OutcomeStatus::kSkippedBudget);
+  ASSERT_EQ(fx.executions.size(), 2u);
+  EXPECT_EQ(fx.executions[1].kind, Execution::Kind::kEscalation);
+  // An hour later the pipeline has budget again.
+  engine.onFailure(failure("r2", EventStatus::kResolved), kT0 + minutes(3), fx);
+  engine.onFailure(failure("f3", EventStatus::kFiring), kT0 + minutes(61), fx);
+  EXPECT_EQ(fx.executions.back().kind, Execution::Kind::kStep);
+}
+
+TEST(EngineTest, ShadowModeDecidesEverythingAndExecutesNothing) {
+  RemediateSpec spec = baseSpec();
+  spec.mode = Mode::kShadow;
+  Engine engine(spec);
+  Effects fx;
+  engine.onFailure(failure("f1", EventStatus::kFiring), kT0, fx);
+  engine.onFailure(failure("n1", EventStatus::kFiring, FailureType::kNullSpike, "etl_2"), kT0, fx);
+  EXPECT_TRUE(fx.executions.empty());
+  EXPECT_EQ(statuses(fx), (V{"skipped_shadow:rerun#1", "skipped_shadow:rollback#1",
+                             "skipped_shadow:page#1", "skipped_shadow:scale#1",
+                             "skipped_shadow:page#1"}));
+  engine.onFailure(failure("r1", EventStatus::kResolved), kT0 + minutes(1), fx);
+  EXPECT_TRUE(fx.executions.empty()) << "no page to resolve either";
+}
+
+// One playbook acts on a pipeline at a time; the later incident waits, and
+// its escalation names the likely cause among the pipeline's open failures.
+TEST(EngineTest, OnePlaybookPerPipelineAndTheLikelyCause) {
+  RemediateSpec spec = baseSpec();
+  Playbook schema;
+  schema.failure_types = {"schema_drift"};
+  schema.steps = {{"rerun", 0, seconds(30), minutes(5)}};
+  schema.escalate = "page";
+  spec.playbooks.push_back(schema);
+  Engine engine(spec);
+  Effects fx;
+  engine.onFailure(failure("s1", EventStatus::kFiring, FailureType::kSchemaDrift), kT0, fx);
+  engine.onFailure(failure("n1", EventStatus::kFiring, FailureType::kNullSpike), kT0 + seconds(5), fx);
+  ASSERT_EQ(fx.executions.size(), 1u) << "the null spike waits for the schema drift's playbook";
+  EXPECT_EQ(fx.executions[0].event_id, "s1");
+  // Another pipeline is independent.
+  engine.onFailure(failure("x1", EventStatus::kFiring, FailureType::kLatencySpike, "etl_2"), kT0, fx);
+  ASSERT_EQ(fx.executions.size(), 2u);
+  EXPECT_EQ(fx.executions[1].event_id, "x1");
+
+  // The schema drift's rerun is unverified: it escalates, and once that is
+  // done the null spike starts.
+  engine.onResult(fx.executions[0].id, done(), kT0 + seconds(10), fx);
+  engine.tick(kT0 + minutes(6), fx);
+  ASSERT_EQ(fx.executions.size(), 3u);
+  EXPECT_EQ(fx.executions[2].kind, Execution::Kind::kEscalation);
+  EXPECT_EQ(fx.executions[2].event_id, "s1");
+  engine.onResult(fx.executions[2].id, done(), kT0 + minutes(6), fx);
+  ASSERT_EQ(fx.executions.size(), 4u);
+  const Execution& null_page = fx.executions[3];
+  EXPECT_EQ(null_page.event_id, "n1");
+  ASSERT_EQ(null_page.kind, Execution::Kind::kEscalation) << "scale is high risk";
+  const auto report = nlohmann::json::parse(null_page.report_json);
+  EXPECT_EQ(report["likely_cause"]["failure_type"], "schema_drift");
+  EXPECT_EQ(report["related"].size(), 1u);
+}
+
+TEST(EngineTest, RedeliveredEventsActOnce) {
+  const RemediateSpec spec = baseSpec();
+  Engine engine(spec);
+  Effects fx;
+  for (int i = 0; i < 3; ++i) engine.onFailure(failure("f1", EventStatus::kFiring), kT0, fx);
+  EXPECT_EQ(fx.executions.size(), 1u);
+  engine.onResult(fx.executions[0].id, done(), kT0, fx);
+  engine.onResult(fx.executions[0].id, done(), kT0, fx);  // a repeated result
+  EXPECT_EQ(fx.outcomes.size(), 1u);
+  for (int i = 0; i < 2; ++i) {
+    engine.onFailure(failure("r1", EventStatus::kResolved), kT0 + minutes(1), fx);
+  }
+  engine.onFailure(failure("f1", EventStatus::kFiring), kT0 + minutes(2), fx);
+  EXPECT_EQ(fx.executions.size(), 1u) << "a closed incident's firing event, redelivered";
+  EXPECT_EQ(statuses(fx), (V{"executed:rerun#1", "verified:rerun#1", "resolved:rerun#1"}));
+}
+
+TEST(EngineTest, FailedExecutionIsRetried) {
+  const RemediateSpec spec = baseSpec();
+  Engine engine(spec);
+  Effects fx;
+  engine.onFailure(failure("f1", EventStatus::kFiring), kT0, fx);
+  engine.onResult(fx.executions[0].id, failed(), kT0 + seconds(1), fx);
+  EXPECT_EQ(statuses(fx), (V{"failed:rerun#1"}));
+  EXPECT_EQ(fx.outcomes[0].detail["result"]["detail"], "HTTP 503 after 3 tries");
+  engine.tick(*engine.nextDue(), fx);
+  ASSERT_EQ(fx.executions.size(), 2u);
+  EXPECT_EQ(fx.executions[1].attempt, 2u);
+  EXPECT_NE(fx.executions[1].id, fx.executions[0].id) << "a new attempt has a new idempotency key";
+}
+
+// The outcomes are the durable state: an engine rebuilt from them (and
+// resumed) goes on exactly as the one that wrote them.
+TEST(EngineTest, RebuiltFromOutcomesGoesOnAlike) {
+  const RemediateSpec spec = baseSpec();
+  Engine live(spec);
+  Effects fx;
+  live.onFailure(failure("f1", EventStatus::kFiring), kT0, fx);
+  live.onFailure(failure("n1", EventStatus::kFiring, FailureType::kNullSpike, "etl_2"), kT0, fx);
+  live.onResult(fx.executions[0].id, done(), kT0 + seconds(1), fx);
+  live.tick(kT0 + minutes(6), fx);  // unverified: backoff
+  live.tick(*live.nextDue(), fx);   // attempt 2 starts (in flight)
+
+  Engine rebuilt(spec);
+  for (const OutcomeEvent& o : fx.outcomes) {
+    std::string error;
+    const auto parsed = OutcomeEvent::fromJson(o.toJson(), error);
+    ASSERT_TRUE(parsed) << error;
+    rebuilt.restore(*parsed);
+  }
+  Effects resumed;
+  rebuilt.resume(kT0 + minutes(7), resumed);
+  // What was in flight (f1's attempt 2, n1's page) is issued again, with the
+  // same idempotency keys; nothing else runs.
+  std::vector<std::string> live_ids, resumed_ids;
+  for (const Execution& x : fx.executions) {
+    if (x.event_id == "f1" ? x.attempt == 2 : true) live_ids.push_back(x.id);
+  }
+  for (const Execution& x : resumed.executions) resumed_ids.push_back(x.id);
+  std::sort(live_ids.begin(), live_ids.end());
+  std::sort(resumed_ids.begin(), resumed_ids.end());
+  EXPECT_EQ(resumed_ids, live_ids);
+  EXPECT_TRUE(resumed.outcomes.empty());
+  EXPECT_EQ(rebuilt.openIncidents(), live.openIncidents());
+
+  // From here both see the same inputs and decide the same outcomes.
+  Effects a, b;
+  for (auto [engine, out] : {std::pair{&live, &a}, std::pair{&rebuilt, &b}}) {
+    engine->onResult(fx.executions.back().id, done(), kT0 + minutes(8), *out);
+    engine->tick(kT0 + minutes(14), *out);
+    engine->tick(kT0 + minutes(20), *out);
+    engine->onFailure(failure("r1", EventStatus::kResolved), kT0 + minutes(25), *out);
+  }
+  ASSERT_EQ(statuses(a), statuses(b));
+  for (std::size_t i = 0; i < a.outcomes.size(); ++i) {
+    EXPECT_EQ(a.outcomes[i].outcomeId(), b.outcomes[i].outcomeId());
+  }
+  EXPECT_FALSE(a.outcomes.empty());
+}
+
+TEST(OutcomeEventTest, JsonRoundTripAndStableIds) {
+  OutcomeEvent o;
+  o.event_id = "9f2c4e1a7b3d5e60";
+  o.dataset = "orders";
+  o.pipeline_id = "etl \"1\"";
+  o.failure_type = FailureType::kStaleData;
+  o.action = "rerun";
+  o.risk = Risk::kMedium;
+  o.attempt = 2;
+  o.status = OutcomeStatus::kPendingApproval;
+  o.timestamp = kT0;
+  o.detail = {{"step", 1}, {"approval_id", "abc"}};
+  const std::string text = o.toJson();
+  EXPECT_EQ(text.rfind("{\"schema\":\"vigil.outcome.v1\",\"outcome_id\":", 0), 0u) << text;
+  std::string error;
+  const auto back = OutcomeEvent::fromJson(text, error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_EQ(back->toJson(), text);
+  OutcomeEvent later = o;
+  later.timestamp += minutes(5);
+  EXPECT_EQ(later.outcomeId(), o.outcomeId()) << "the same decision keeps its id";
+  later.attempt = 3;
+  EXPECT_NE(later.outcomeId(), o.outcomeId());
+  for (const char* bad : {"", "[]", "{\"schema\":\"vigil.outcome.v1\"}", "{\"schema\":\"x\"}"}) {
+    EXPECT_FALSE(OutcomeEvent::fromJson(bad, error)) << bad;
+  }
+}
+
+TEST(FailureEventParseTest, ReadsWhatTheDetectorWrites) {
+  detectors::FailureEvent e = failure("x", EventStatus::kFiring).event;
+  e.baseline = 1.9;
+  e.field = "user_id";
+  e.topic = "orders.events";
+  e.sample_count = 42;
+  std::string error;
+  const auto parsed = parseFailureEvent(e.toJson(), error);
+  ASSERT_TRUE(parsed) << error;
+  EXPECT_EQ(parsed->event_id, e.eventId());
+  EXPECT_EQ(parsed->event.toJson(), e.toJson());
+  for (const char* bad :
+       {"nope", "{}", "{\"schema\":\"vigil.failure.v1\"}",
+        R"({"schema":"vigil.failure.v1","event_id":"a","status":"odd","dataset":"d","pipeline_id":"p","failure_type":"stale_data","timestamp":"2025-01-15T14:00:00Z"})",
+        R"({"schema":"vigil.failure.v1","event_id":"a","status":"firing","dataset":"d","pipeline_id":"p","failure_type":"boom","timestamp":"2025-01-15T14:00:00Z"})",
+        R"({"schema":"vigil.failure.v1","event_id":"a","status":"firing","dataset":"d","pipeline_id":"p","failure_type":"stale_data","timestamp":"yesterday"})"}) {
+    EXPECT_FALSE(parseFailureEvent(bad, error)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace vigil::remediation
