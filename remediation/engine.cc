@@ -115,9 +115,7 @@ struct Engine::Incident {
   bool closed = false;
   json history = json::array();
 
-  bool acting() const {
-    return !closed && phase != Phase::kQueued && phase != Phase::kEscalated;
-  }
+  bool acting() const { return !closed && phase != Phase::kQueued && phase != Phase::kEscalated; }
 };
 
 ActionCall Execution::call() const {
@@ -193,8 +191,8 @@ Engine::Incident* Engine::openIncidentOf(const ReceivedFailure& failure) {
 bool Engine::knows(const std::string& event_id) const { return incidents_.count(event_id) != 0; }
 
 std::size_t Engine::openIncidents() const {
-  return static_cast<std::size_t>(std::count_if(
-      incidents_.begin(), incidents_.end(), [](const auto& i) { return !i.second->closed; }));
+  return static_cast<std::size_t>(std::count_if(incidents_.begin(), incidents_.end(),
+                                                [](const auto& i) { return !i.second->closed; }));
 }
 
 std::vector<Approval> Engine::pendingApprovals() const {
@@ -286,7 +284,8 @@ void Engine::apply(Incident& incident, const OutcomeEvent& o) {
     case OutcomeStatus::kExpired:
     case OutcomeStatus::kSkippedBudget:
       incident.approval_open = false;
-      incident.escalation_reason = o.detail.value("reason", std::string(outcomeStatusName(o.status)));
+      incident.escalation_reason =
+          o.detail.value("reason", std::string(outcomeStatusName(o.status)));
       incident.phase = Phase::kNeedEscalation;
       break;
     case OutcomeStatus::kExecuted: {
@@ -344,7 +343,8 @@ Duration Engine::backoffBefore(const Incident& incident, unsigned attempt) const
   // fixed, half spread by a hash of the attempt, so a restart computes the
   // same delay and many incidents do not retry in lockstep.
   const unsigned doublings = std::min(attempt - 2, 20u);
-  const double base = static_cast<double>(step->backoff.count()) * static_cast<double>(1u << doublings);
+  const double base =
+      static_cast<double>(step->backoff.count()) * static_cast<double>(1u << doublings);
   const std::uint64_t h = fnv({incident.firing.event_id, std::to_string(incident.step),
                                std::to_string(attempt), "backoff"});
   const double spread = static_cast<double>(h % 1'000'001) / 1'000'000.0;
@@ -387,8 +387,8 @@ void Engine::drive(Incident& incident, Timestamp now, Effects& out) {
     if (incident.phase != Phase::kReady) return;
     const PlaybookStep* step = currentStep(incident);
     if (step == nullptr) {
-      incident.escalation_reason = incident.playbook == nullptr ? "no playbook matches"
-                                                                : "every step was tried";
+      incident.escalation_reason =
+          incident.playbook == nullptr ? "no playbook matches" : "every step was tried";
       incident.phase = Phase::kNeedEscalation;
       continue;
     }
@@ -440,23 +440,25 @@ std::string Engine::report(const Incident& incident, const std::string& reason) 
       const auto it = incidents_.find(id);
       if (id == incident.firing.event_id || it == incidents_.end() || it->second->closed) continue;
       const Incident& other = *it->second;
-      related.push_back({{"event_id", id},
-                         {"failure_type", detectors::failureTypeName(other.firing.event.failure_type)},
-                         {"since", detectors::formatRfc3339(other.firing.event.timestamp)}});
+      related.push_back(
+          {{"event_id", id},
+           {"failure_type", detectors::failureTypeName(other.firing.event.failure_type)},
+           {"since", detectors::formatRfc3339(other.firing.event.timestamp)}});
       if (cause == nullptr && explains(other.firing.event.failure_type, e.failure_type)) {
         cause = &other;
       }
     }
   }
-  json likely = cause != nullptr
-                    ? json{{"failure_type", detectors::failureTypeName(cause->firing.event.failure_type)},
-                           {"event_id", cause->firing.event_id},
-                           {"why", std::string(detectors::failureTypeName(cause->firing.event.failure_type)) +
-                                       " on the same pipeline explains " +
-                                       std::string(detectors::failureTypeName(e.failure_type))}}
-                    : json{{"failure_type", detectors::failureTypeName(e.failure_type)},
-                           {"event_id", incident.firing.event_id},
-                           {"why", "no other open failure of the pipeline explains it"}};
+  json likely =
+      cause != nullptr
+          ? json{{"failure_type", detectors::failureTypeName(cause->firing.event.failure_type)},
+                 {"event_id", cause->firing.event_id},
+                 {"why", std::string(detectors::failureTypeName(cause->firing.event.failure_type)) +
+                             " on the same pipeline explains " +
+                             std::string(detectors::failureTypeName(e.failure_type))}}
+          : json{{"failure_type", detectors::failureTypeName(e.failure_type)},
+                 {"event_id", incident.firing.event_id},
+                 {"why", "no other open failure of the pipeline explains it"}};
   std::string recommendation;
   if (!incident.recommended.empty()) {
     recommendation = "run " + incident.recommended + " (high risk: not automated)";
@@ -498,8 +500,8 @@ void Engine::escalate(Incident& incident, Timestamp now, Effects& out) {
   }
   Execution x;
   x.kind = Execution::Kind::kEscalation;
-  x.id = hex(fnv({incident.firing.event_id, action->name, std::to_string(incident.attempt),
-                  "escalation"}));
+  x.id = hex(fnv(
+      {incident.firing.event_id, action->name, std::to_string(incident.attempt), "escalation"}));
   x.event_id = incident.firing.event_id;
   x.action = action;
   x.attempt = incident.attempt;
@@ -528,7 +530,8 @@ void Engine::close(Incident& incident, Timestamp now, Effects& out) {
   const bool was_acting = incident.acting();
   if (incident.phase == Phase::kVerifying) {
     const PlaybookStep* step = currentStep(incident);
-    record(incident, outcome(incident, OutcomeStatus::kVerified, step ? step->action : "", now), out);
+    record(incident, outcome(incident, OutcomeStatus::kVerified, step ? step->action : "", now),
+           out);
   }
   const PlaybookStep* step = currentStep(incident);
   record(incident, outcome(incident, OutcomeStatus::kResolved, step ? step->action : "", now), out);
@@ -579,10 +582,10 @@ void Engine::onFailure(const ReceivedFailure& failure, Timestamp now, Effects& o
   incident->firing = failure;
   incident->group = groupOf(e.dataset, e.pipeline_id);
   for (const Playbook& p : spec_.playbooks) {
-    const bool type_ok = p.failure_types.empty() ||
-                         std::find(p.failure_types.begin(), p.failure_types.end(),
-                                   detectors::failureTypeName(e.failure_type)) !=
-                             p.failure_types.end();
+    const bool type_ok =
+        p.failure_types.empty() ||
+        std::find(p.failure_types.begin(), p.failure_types.end(),
+                  detectors::failureTypeName(e.failure_type)) != p.failure_types.end();
     const bool dataset_ok = !p.dataset_glob || globMatch(*p.dataset_glob, e.dataset);
     if (type_ok && dataset_ok) {
       incident->playbook = &p;
@@ -622,11 +625,11 @@ void Engine::onResult(const std::string& execution_id, const ActionResult& resul
   const ActionSpec* escalation_action = escalationOf(*incident);
   const std::string action = escalation ? (escalation_action ? escalation_action->name : "")
                                         : (step != nullptr ? step->action : "");
-  OutcomeEvent o = outcome(*incident,
-                           result.done() ? (escalation ? OutcomeStatus::kEscalated
-                                                       : OutcomeStatus::kExecuted)
-                                         : OutcomeStatus::kFailed,
-                           action, now);
+  OutcomeEvent o =
+      outcome(*incident,
+              result.done() ? (escalation ? OutcomeStatus::kEscalated : OutcomeStatus::kExecuted)
+                            : OutcomeStatus::kFailed,
+              action, now);
   o.detail["result"] = std::move(detail);
   if (escalation) {
     o.detail["kind"] = "escalation";
@@ -639,9 +642,9 @@ void Engine::onResult(const std::string& execution_id, const ActionResult& resul
   if (was_acting && !incident->acting()) startNextOf(incident->group, now, out);
 }
 
-Engine::Decision Engine::decide(const std::string& approval_id, bool approve,
-                                const std::string& by, const std::string& comment, Timestamp now,
-                                Effects& out, Approval* decided) {
+Engine::Decision Engine::decide(const std::string& approval_id, bool approve, const std::string& by,
+                                const std::string& comment, Timestamp now, Effects& out,
+                                Approval* decided) {
   Incident* target = nullptr;
   bool seen = false;
   for (auto& [id, incident] : incidents_) {
@@ -714,9 +717,9 @@ void Engine::tick(Timestamp now, Effects& out) {
 std::optional<Timestamp> Engine::nextDue() const {
   std::optional<Timestamp> next;
   for (const auto& [id, incident] : incidents_) {
-    if (incident->closed || (incident->phase != Phase::kBackoff &&
-                             incident->phase != Phase::kVerifying &&
-                             incident->phase != Phase::kAwaitingApproval)) {
+    if (incident->closed ||
+        (incident->phase != Phase::kBackoff && incident->phase != Phase::kVerifying &&
+         incident->phase != Phase::kAwaitingApproval)) {
       continue;
     }
     if (!next || incident->due < *next) next = incident->due;
@@ -739,8 +742,10 @@ void Engine::restore(const OutcomeEvent& o) {
       f.event.metric = j.value("metric", "");
       f.event.actual_value = j.value("actual_value", 0.0);
       f.event.threshold = j.value("threshold", 0.0);
-      if (j.contains("baseline") && j["baseline"].is_number()) f.event.baseline = j["baseline"].get<double>();
-      f.event.severity = detectors::parseSeverity(j.value("severity", "error")).value_or(detectors::Severity::kError);
+      if (j.contains("baseline") && j["baseline"].is_number())
+        f.event.baseline = j["baseline"].get<double>();
+      f.event.severity = detectors::parseSeverity(j.value("severity", "error"))
+                             .value_or(detectors::Severity::kError);
       if (const auto w = j.find("window"); w != j.end() && w->is_object()) {
         f.event.window_start = timeOr(*w, "start", f.event.timestamp);
         f.event.window_end = timeOr(*w, "end", f.event.timestamp);
@@ -749,10 +754,10 @@ void Engine::restore(const OutcomeEvent& o) {
     }
     created->group = groupOf(o.dataset, o.pipeline_id);
     for (const Playbook& p : spec_.playbooks) {
-      const bool type_ok = p.failure_types.empty() ||
-                           std::find(p.failure_types.begin(), p.failure_types.end(),
-                                     detectors::failureTypeName(o.failure_type)) !=
-                               p.failure_types.end();
+      const bool type_ok =
+          p.failure_types.empty() ||
+          std::find(p.failure_types.begin(), p.failure_types.end(),
+                    detectors::failureTypeName(o.failure_type)) != p.failure_types.end();
       if (type_ok && (!p.dataset_glob || globMatch(*p.dataset_glob, o.dataset))) {
         created->playbook = &p;
         break;

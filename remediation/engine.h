@@ -18,7 +18,7 @@ namespace vigil::remediation {
 // reports the result back through Engine::onResult(id, ...).
 struct Execution {
   enum class Kind { kStep, kEscalation, kPageResolve };
-  std::string id;        // the Idempotency-Key: stable for (event_id, action, attempt, kind)
+  std::string id;  // the Idempotency-Key: stable for (event_id, action, attempt, kind)
   Kind kind = Kind::kStep;
   std::string event_id;  // the incident
   const ActionSpec* action = nullptr;
@@ -136,9 +136,10 @@ class Engine {
 
   const RemediateSpec& spec_;
   std::map<std::string, std::unique_ptr<Incident>> incidents_;  // by firing event_id
-  std::map<std::string, std::deque<std::string>> groups_;       // pipeline -> incidents, oldest first
-  std::map<std::string, std::string> executions_;               // execution id -> event_id
-  std::map<std::string, std::deque<detectors::Timestamp>> executed_;  // pipeline -> times, last hour
+  std::map<std::string, std::deque<std::string>> groups_;  // pipeline -> incidents, oldest first
+  std::map<std::string, std::string> executions_;          // execution id -> event_id
+  std::map<std::string, std::deque<detectors::Timestamp>>
+      executed_;  // pipeline -> times, last hour
   std::deque<detectors::Timestamp> executed_all_;
 };
 

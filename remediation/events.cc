@@ -121,7 +121,8 @@ std::optional<ReceivedFailure> parseFailureEvent(std::string_view text, std::str
   e.threshold = number(j, "threshold").value_or(0);
   e.actual_value = number(j, "actual_value").value_or(0);
   if (const auto it = j.find("severity"); it != j.end() && it->is_string()) {
-    e.severity = detectors::parseSeverity(it->get<std::string>()).value_or(detectors::Severity::kError);
+    e.severity =
+        detectors::parseSeverity(it->get<std::string>()).value_or(detectors::Severity::kError);
   }
   e.window_start = e.window_end = e.timestamp;
   if (const auto w = j.find("window"); w != j.end() && w->is_object()) {
@@ -197,9 +198,12 @@ std::optional<OutcomeStatus> parseOutcomeStatus(std::string_view name) {
 
 std::string_view riskName(Risk risk) {
   switch (risk) {
-    case Risk::kLow: return "low";
-    case Risk::kMedium: return "medium";
-    case Risk::kHigh: return "high";
+    case Risk::kLow:
+      return "low";
+    case Risk::kMedium:
+      return "medium";
+    case Risk::kHigh:
+      return "high";
   }
   return "high";
 }
@@ -253,10 +257,9 @@ std::optional<OutcomeEvent> OutcomeEvent::fromJson(std::string_view text, std::s
     return std::nullopt;
   }
   if (!member(j, "event_id", o.event_id, error) || !member(j, "dataset", o.dataset, error) ||
-      !member(j, "pipeline_id", o.pipeline_id, error) ||
-      !member(j, "failure_type", type, error) || !member(j, "action", o.action, error) ||
-      !member(j, "risk", risk, error) || !member(j, "status", status, error) ||
-      !timeMember(j, "timestamp", o.timestamp, error)) {
+      !member(j, "pipeline_id", o.pipeline_id, error) || !member(j, "failure_type", type, error) ||
+      !member(j, "action", o.action, error) || !member(j, "risk", risk, error) ||
+      !member(j, "status", status, error) || !timeMember(j, "timestamp", o.timestamp, error)) {
     return std::nullopt;
   }
   const auto t = parseFailureType(type);

@@ -25,9 +25,9 @@ struct ActionCall {
   // pagerduty only.
   enum class PagerDutyAction { kTrigger, kResolve };
   PagerDutyAction pagerduty_action = PagerDutyAction::kTrigger;
-  std::string dedup_key;       // stable per incident, <= 255 characters
-  std::string summary;         // payload.summary (trigger)
-  std::string report_json;     // payload.custom_details (trigger): a JSON object
+  std::string dedup_key;    // stable per incident, <= 255 characters
+  std::string summary;      // payload.summary (trigger)
+  std::string report_json;  // payload.custom_details (trigger): a JSON object
 };
 
 struct ActionResult {
@@ -39,10 +39,10 @@ struct ActionResult {
   // Short, human-readable, never a secret: "HTTP 503 after 3 tries",
   // "exit status 2", "timed out after 10s", "PagerDuty 400: invalid routing key".
   std::string detail;
-  int http_status = 0;     // the last HTTP status, if any
-  int exit_code = -1;      // command: the exit status; -1 if it did not exit normally
-  std::string output;      // command: stdout+stderr, truncated to kMaxOutputBytes
-  unsigned tries = 0;      // transport-level tries within this attempt
+  int http_status = 0;  // the last HTTP status, if any
+  int exit_code = -1;   // command: the exit status; -1 if it did not exit normally
+  std::string output;   // command: stdout+stderr, truncated to kMaxOutputBytes
+  unsigned tries = 0;   // transport-level tries within this attempt
 
   bool done() const { return status == Status::kDone; }
 };

@@ -8,11 +8,8 @@
 
 #include "detectors/time.h"
 #include "stream/detect_spec.h"
+#include "stream/log_reader.h"
 #include "stream/record_producer.h"
-
-namespace RdKafka {
-class KafkaConsumer;
-}  // namespace RdKafka
 
 namespace vigil::stream {
 
@@ -22,17 +19,16 @@ namespace vigil::stream {
 // detector's versioned checkpoint bytes. Meant for a compacted topic: the
 // newest message of a key is the series' state.
 //
-// Reading assigns every partition of the topic outside any consumer group
-// and reads up to the end as of the call, so a restart or a newly assigned
-// partition sees what the previous owner wrote before it let go. Not
-// thread-safe.
+// Reading (a LogReader) goes up to the end as of the call, so a restart or a
+// newly assigned partition sees what the previous owner wrote before it let
+// go. Not thread-safe.
 class CheckpointLog {
  public:
   using Visitor =
       std::function<void(std::string_view dataset, std::string_view series, std::string bytes)>;
 
-  static std::unique_ptr<CheckpointLog> create(const KafkaProperties& properties,
-                                               std::string topic, std::string& error);
+  static std::unique_ptr<CheckpointLog> create(const KafkaProperties& properties, std::string topic,
+                                               std::string& error);
   ~CheckpointLog();
 
   static std::string key(std::string_view dataset, std::string_view series);
@@ -56,12 +52,10 @@ class CheckpointLog {
 
  private:
   CheckpointLog() = default;
-  bool assignNewPartitions(detectors::Duration timeout);
 
   std::string topic_;
   std::unique_ptr<RecordProducer> producer_;
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
-  std::vector<std::int32_t> assigned_;  // partitions being read
+  std::unique_ptr<LogReader> reader_;
 };
 
 }  // namespace vigil::stream

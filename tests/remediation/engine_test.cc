@@ -40,7 +40,8 @@ RemediateSpec baseSpec() {
   Playbook latency;
   latency.failure_types = {"latency_spike", "stale_data"};
   latency.dataset_glob = "orders*";
-  latency.steps = {{"rerun", 2, seconds(30), minutes(5)}, {"rollback", 0, seconds(30), minutes(10)}};
+  latency.steps = {{"rerun", 2, seconds(30), minutes(5)},
+                   {"rollback", 0, seconds(30), minutes(10)}};
   latency.escalate = "page";
   Playbook nulls;
   nulls.failure_types = {"null_spike"};
@@ -50,8 +51,10 @@ RemediateSpec baseSpec() {
   return s;
 }
 
-ReceivedFailure failure(const std::string& id, EventStatus status, FailureType type = FailureType::kLatencySpike,
-                        const std::string& pipeline = "etl_1", const std::string& dataset = "orders") {
+ReceivedFailure failure(const std::string& id, EventStatus status,
+                        FailureType type = FailureType::kLatencySpike,
+                        const std::string& pipeline = "etl_1",
+                        const std::string& dataset = "orders") {
   ReceivedFailure f;
   f.event_id = id;
   f.event.status = status;
@@ -176,8 +179,9 @@ TEST(EngineTest, ApprovedMediumStepRunsOnce) {
   Awaiting a;
   EXPECT_TRUE(a.fx.executions.empty()) << "medium never runs unapproved";
   Approval decided;
-  EXPECT_EQ(a.engine.decide(a.approval, true, "ops@example", "go", kT0 + minutes(1), a.fx, &decided),
-            Engine::Decision::kDecided);
+  EXPECT_EQ(
+      a.engine.decide(a.approval, true, "ops@example", "go", kT0 + minutes(1), a.fx, &decided),
+      Engine::Decision::kDecided);
   EXPECT_EQ(decided.action, "rollback");
   ASSERT_EQ(a.fx.executions.size(), 1u);
   EXPECT_EQ(a.fx.executions[0].action->name, "rollback");
@@ -235,7 +239,8 @@ TEST(EngineTest, HighRiskIsNeverExecutedAndEscalatesWithAReport) {
   engine.onResult(page.id, done(), kT0 + seconds(1), fx);
   EXPECT_EQ(fx.outcomes.back().status, OutcomeStatus::kEscalated);
   EXPECT_EQ(fx.outcomes.back().action, "page");
-  engine.onFailure(failure("n2", EventStatus::kResolved, FailureType::kNullSpike), kT0 + minutes(9), fx);
+  engine.onFailure(failure("n2", EventStatus::kResolved, FailureType::kNullSpike), kT0 + minutes(9),
+                   fx);
   EXPECT_EQ(fx.outcomes.back().status, OutcomeStatus::kResolved);
   ASSERT_EQ(fx.executions.size(), 2u);
   EXPECT_EQ(fx.executions[1].kind, Execution::Kind::kPageResolve);
@@ -268,9 +273,9 @@ TEST(EngineTest, ShadowModeDecidesEverythingAndExecutesNothing) {
   engine.onFailure(failure("f1", EventStatus::kFiring), kT0, fx);
   engine.onFailure(failure("n1", EventStatus::kFiring, FailureType::kNullSpike, "etl_2"), kT0, fx);
   EXPECT_TRUE(fx.executions.empty());
-  EXPECT_EQ(statuses(fx), (V{"skipped_shadow:rerun#1", "skipped_shadow:rollback#1",
-                             "skipped_shadow:page#1", "skipped_shadow:scale#1",
-                             "skipped_shadow:page#1"}));
+  EXPECT_EQ(statuses(fx),
+            (V{"skipped_shadow:rerun#1", "skipped_shadow:rollback#1", "skipped_shadow:page#1",
+               "skipped_shadow:scale#1", "skipped_shadow:page#1"}));
   engine.onFailure(failure("r1", EventStatus::kResolved), kT0 + minutes(1), fx);
   EXPECT_TRUE(fx.executions.empty()) << "no page to resolve either";
 }
@@ -287,11 +292,13 @@ TEST(EngineTest, OnePlaybookPerPipelineAndTheLikelyCause) {
   Engine engine(spec);
   Effects fx;
   engine.onFailure(failure("s1", EventStatus::kFiring, FailureType::kSchemaDrift), kT0, fx);
-  engine.onFailure(failure("n1", EventStatus::kFiring, FailureType::kNullSpike), kT0 + seconds(5), fx);
+  engine.onFailure(failure("n1", EventStatus::kFiring, FailureType::kNullSpike), kT0 + seconds(5),
+                   fx);
   ASSERT_EQ(fx.executions.size(), 1u) << "the null spike waits for the schema drift's playbook";
   EXPECT_EQ(fx.executions[0].event_id, "s1");
   // Another pipeline is independent.
-  engine.onFailure(failure("x1", EventStatus::kFiring, FailureType::kLatencySpike, "etl_2"), kT0, fx);
+  engine.onFailure(failure("x1", EventStatus::kFiring, FailureType::kLatencySpike, "etl_2"), kT0,
+                   fx);
   ASSERT_EQ(fx.executions.size(), 2u);
   EXPECT_EQ(fx.executions[1].event_id, "x1");
 
@@ -431,11 +438,12 @@ TEST(FailureEventParseTest, ReadsWhatTheDetectorWrites) {
   ASSERT_TRUE(parsed) << error;
   EXPECT_EQ(parsed->event_id, e.eventId());
   EXPECT_EQ(parsed->event.toJson(), e.toJson());
-  for (const char* bad :
-       {"nope", "{}", "{\"schema\":\"vigil.failure.v1\"}",
-        R"({"schema":"vigil.failure.v1","event_id":"a","status":"odd","dataset":"d","pipeline_id":"p","failure_type":"stale_data","timestamp":"2025-01-15T14:00:00Z"})",
-        R"({"schema":"vigil.failure.v1","event_id":"a","status":"firing","dataset":"d","pipeline_id":"p","failure_type":"boom","timestamp":"2025-01-15T14:00:00Z"})",
-        R"({"schema":"vigil.failure.v1","event_id":"a","status":"firing","dataset":"d","pipeline_id":"p","failure_type":"stale_data","timestamp":"yesterday"})"}) {
+  for (
+      const char* bad :
+      {"nope", "{}", "{\"schema\":\"vigil.failure.v1\"}",
+       R"({"schema":"vigil.failure.v1","event_id":"a","status":"odd","dataset":"d","pipeline_id":"p","failure_type":"stale_data","timestamp":"2025-01-15T14:00:00Z"})",
+       R"({"schema":"vigil.failure.v1","event_id":"a","status":"firing","dataset":"d","pipeline_id":"p","failure_type":"boom","timestamp":"2025-01-15T14:00:00Z"})",
+       R"({"schema":"vigil.failure.v1","event_id":"a","status":"firing","dataset":"d","pipeline_id":"p","failure_type":"stale_data","timestamp":"yesterday"})"}) {
     EXPECT_FALSE(parseFailureEvent(bad, error)) << bad;
   }
 }
