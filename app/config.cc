@@ -886,7 +886,20 @@ remediation::PlaybookStep readStep(Reader& r, const ActionNames& actions) {
   return step;
 }
 
-remediation::Playbook readPlaybook(Reader& r, const ActionNames& actions) {
+// Escalations notify; they do not change a pipeline, so they run without an
+// approval and must be configured as low risk.
+void checkEscalation(const Value& v, const std::string& name,
+                     const std::vector<remediation::ActionSpec>& specs) {
+  for (const auto& a : specs) {
+    if (a.name == name && a.risk != remediation::Risk::kLow) {
+      v.problem("escalation action " + inQuotes(name) +
+                " must be risk low: an escalation notifies, it does not change a pipeline");
+    }
+  }
+}
+
+remediation::Playbook readPlaybook(Reader& r, const ActionNames& actions,
+                                   const std::vector<remediation::ActionSpec>& specs) {
   remediation::Playbook playbook;
   if (auto match = r.map("match")) {
     if (auto v = match->get("failure_type")) {
@@ -917,6 +930,7 @@ remediation::Playbook readPlaybook(Reader& r, const ActionNames& actions) {
   if (auto v = r.get("escalate")) {
     if (auto name = asString(*v)) {
       checkActionRef(*v, *name, actions);
+      checkEscalation(*v, *name, specs);
       playbook.escalate = *name;
     }
   }
@@ -960,12 +974,13 @@ void readRemediate(Reader& r, bool load, remediation::RemediateSpec& spec) {
   if (auto v = r.get("playbooks")) {
     for (const Value& item : asList(*v, "playbooks").value_or(std::vector<Value>{})) {
       Reader playbook(*item.ctx, item.node, item.path);
-      if (playbook.valid()) spec.playbooks.push_back(readPlaybook(playbook, names));
+      if (playbook.valid()) spec.playbooks.push_back(readPlaybook(playbook, names, spec.actions));
     }
   }
   if (auto v = r.get("default_escalation")) {
     if (auto name = asString(*v)) {
       checkActionRef(*v, *name, names);
+      checkEscalation(*v, *name, spec.actions);
       spec.default_escalation = *name;
     }
   }

@@ -15,6 +15,7 @@ using nlohmann::json;
 
 constexpr Duration kHour = std::chrono::hours(1);
 constexpr std::size_t kMaxDedupKey = 255;
+constexpr Duration kRememberClosed = std::chrono::hours(24);
 
 std::uint64_t fnv(std::initializer_list<std::string_view> parts) {
   std::uint64_t h = 14695981039346656037ull;
@@ -113,6 +114,7 @@ struct Engine::Incident {
   bool paged = false;       // a PagerDuty trigger went out: resolve it on close
   const ActionSpec* page = nullptr;
   bool closed = false;
+  Timestamp closed_at{};
   json history = json::array();
 
   bool acting() const { return !closed && phase != Phase::kQueued && phase != Phase::kEscalated; }
@@ -190,6 +192,32 @@ Engine::Incident* Engine::openIncidentOf(const ReceivedFailure& failure) {
 
 bool Engine::knows(const std::string& event_id) const { return incidents_.count(event_id) != 0; }
 
+const ReceivedFailure* Engine::firingOf(const std::string& event_id) const {
+  const auto it = incidents_.find(event_id);
+  return it == incidents_.end() ? nullptr : &it->second->firing;
+}
+
+void Engine::forgetPartition(std::int32_t partition) {
+  for (auto it = incidents_.begin(); it != incidents_.end();) {
+    if (it->second->firing.partition != partition) {
+      ++it;
+      continue;
+    }
+    auto& group = groups_[it->second->group];
+    std::erase(group, it->first);
+    if (!it->second->running.empty()) executions_.erase(it->second->running);
+    it = incidents_.erase(it);
+  }
+}
+
+std::vector<std::string> Engine::unrecorded() const {
+  std::vector<std::string> out;
+  for (const auto& [id, incident] : incidents_) {
+    if (!incident->closed && incident->history.empty()) out.push_back(id);
+  }
+  return out;
+}
+
 std::size_t Engine::openIncidents() const {
   return static_cast<std::size_t>(std::count_if(incidents_.begin(), incidents_.end(),
                                                 [](const auto& i) { return !i.second->closed; }));
@@ -229,6 +257,7 @@ OutcomeEvent Engine::outcome(const Incident& incident, OutcomeStatus status,
   json failure = evidenceJson(e);
   failure["timestamp"] = detectors::formatRfc3339(e.timestamp);
   o.detail = {{"step", incident.step}, {"failure", std::move(failure)}};
+  if (incident.firing.partition >= 0) o.detail["partition"] = incident.firing.partition;
   return o;
 }
 
@@ -331,6 +360,7 @@ void Engine::apply(Incident& incident, const OutcomeEvent& o) {
       break;  // `resolved` follows
     case OutcomeStatus::kResolved:
       incident.closed = true;
+      incident.closed_at = o.timestamp;
       incident.approval_open = false;
       break;
   }
@@ -534,7 +564,12 @@ void Engine::close(Incident& incident, Timestamp now, Effects& out) {
            out);
   }
   const PlaybookStep* step = currentStep(incident);
-  record(incident, outcome(incident, OutcomeStatus::kResolved, step ? step->action : "", now), out);
+  OutcomeEvent resolved =
+      outcome(incident, OutcomeStatus::kResolved, step ? step->action : "", now);
+  resolved.detail["closed_how"] = incident.phase == Phase::kVerifying   ? "verified"
+                                  : incident.phase == Phase::kEscalated ? "escalated"
+                                                                        : "other";
+  record(incident, std::move(resolved), out);
   if (incident.paged && incident.page != nullptr && spec_.mode == Mode::kEnforce) {
     Execution x;
     x.kind = Execution::Kind::kPageResolve;
@@ -673,6 +708,18 @@ Engine::Decision Engine::decide(const std::string& approval_id, bool approve, co
 }
 
 void Engine::tick(Timestamp now, Effects& out) {
+  // Closed incidents are remembered a day, so a late redelivery of their
+  // firing event is still recognised, and then forgotten.
+  for (auto it = incidents_.begin(); it != incidents_.end();) {
+    const Incident& incident = *it->second;
+    if (incident.closed && incident.running.empty() &&
+        incident.closed_at + kRememberClosed <= now) {
+      std::erase(groups_[incident.group], it->first);
+      it = incidents_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   std::vector<Incident*> due;
   for (auto& [id, incident] : incidents_) {
     if (!incident->closed && incident->due <= now &&
@@ -736,6 +783,7 @@ void Engine::restore(const OutcomeEvent& o) {
     f.event.dataset = o.dataset;
     f.event.pipeline_id = o.pipeline_id;
     f.event.failure_type = o.failure_type;
+    f.partition = o.detail.value("partition", -1);
     if (const auto it = o.detail.find("failure"); it != o.detail.end() && it->is_object()) {
       const json& j = *it;
       f.event.timestamp = timeOr(j, "timestamp", o.timestamp);

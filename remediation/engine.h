@@ -107,9 +107,19 @@ class Engine {
   void restore(const OutcomeEvent& outcome);
   void resume(detectors::Timestamp now, Effects& out);
 
+  // Forgets the incidents whose firing events came from `partition` of the
+  // failures topic (revoked: the next owner rebuilds them from the outcomes).
+  void forgetPartition(std::int32_t partition);
+  // Open incidents with no outcome recorded yet (queued behind another of
+  // their pipeline): nothing durable knows them, so the offsets of their
+  // firing events must not be committed.
+  std::vector<std::string> unrecorded() const;
+
   std::vector<Approval> pendingApprovals() const;
   std::size_t openIncidents() const;
   bool knows(const std::string& event_id) const;
+  // The firing event of an incident (open or closed but still remembered).
+  const ReceivedFailure* firingOf(const std::string& event_id) const;
 
  private:
   struct Incident;

@@ -15,6 +15,7 @@ namespace vigil::remediation {
 struct ReceivedFailure {
   detectors::FailureEvent event;
   std::string event_id;
+  std::int32_t partition = -1;  // of the failures topic; -1 when not from Kafka
 };
 
 // Parses one failures-topic message. nullopt, with the reason in `error`, for

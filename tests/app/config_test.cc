@@ -701,6 +701,23 @@ remediate:
           R"(remediate.default_escalation: unknown action "pager")"));
 }
 
+// An escalation runs without approval, so its action must be low risk.
+TEST(ConfigTest, EscalationActionsMustBeLowRisk) {
+  EXPECT_THAT(problemsOf(R"(
+remediate:
+  actions:
+    rollback: { type: http, risk: medium, url: "http://h/rollback" }
+    wipe: { type: command, risk: high, argv: [/bin/wipe] }
+  playbooks:
+    - steps: [{ action: rollback }]
+      escalate: rollback
+  default_escalation: wipe
+)",
+                         kRemediateSection),
+              ElementsAre(R"(remediate.playbooks[0].escalate: escalation action "rollback" must be risk low: an escalation notifies, it does not change a pipeline)",
+                          R"(remediate.default_escalation: escalation action "wipe" must be risk low: an escalation notifies, it does not change a pipeline)"));
+}
+
 // Mode is enforce or shadow, and budgets are non-negative integers.
 TEST(ConfigTest, ModeAndBudgetAreChecked) {
   EXPECT_THAT(problemsOf("remediate: { mode: dry-run, budget: { global_per_hour: -3 } }",
