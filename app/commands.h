@@ -6,6 +6,7 @@ namespace vigil::app {
 // and returns the process exit code.
 int runBroker(int argc, char** argv);
 int runDetect(int argc, char** argv);
+int runRemediate(int argc, char** argv);
 int runReplay(int argc, char** argv);
 int runGen(int argc, char** argv);
 int runCheckConfig(int argc, char** argv);

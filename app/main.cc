@@ -13,6 +13,7 @@ constexpr const char* kUsage = R"(usage: vigil <command> [options]
 
   broker        [--brokers N] [--topic NAME:PARTITIONS]... [--bootstrap-file F]
   detect        --config F
+  remediate     --config F
   replay        --config F --input FILE [--topic T]
   gen           --config F [--rate N] [--duration D] [--fault KIND[:PIPELINE]@START+LEN]...
                 [--pipelines N] [--seed N] [--start TIME] [--output FILE]
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   using namespace vigil::app;
   if (command == "broker") return runBroker(argc, argv);
   if (command == "detect") return runDetect(argc, argv);
+  if (command == "remediate") return runRemediate(argc, argv);
   if (command == "replay") return runReplay(argc, argv);
   if (command == "gen") return runGen(argc, argv);
   if (command == "check-config") return runCheckConfig(argc, argv);

@@ -366,6 +366,16 @@ void Engine::apply(Incident& incident, const OutcomeEvent& o) {
   }
 }
 
+// Stable for the incident, readable, and within PagerDuty's 255 characters.
+std::string Engine::dedupKey(const Incident& incident) {
+  const detectors::FailureEvent& e = incident.firing.event;
+  std::string key = e.dataset + "/" + e.pipeline_id + "/" +
+                    std::string(detectors::failureTypeName(e.failure_type)) + "/" +
+                    incident.firing.event_id;
+  if (key.size() > kMaxDedupKey) key = key.substr(0, kMaxDedupKey - 17) + "~" + hex(fnv({key}));
+  return key;
+}
+
 Duration Engine::backoffBefore(const Incident& incident, unsigned attempt) const {
   const PlaybookStep* step = currentStep(incident);
   if (step == nullptr || attempt < 2) return Duration{0};
@@ -537,12 +547,7 @@ void Engine::escalate(Incident& incident, Timestamp now, Effects& out) {
   x.attempt = incident.attempt;
   x.event = incident.firing.event;
   const detectors::FailureEvent& e = incident.firing.event;
-  x.dedup_key = e.dataset + "/" + e.pipeline_id + "/" +
-                std::string(detectors::failureTypeName(e.failure_type)) + "/" +
-                incident.firing.event_id;
-  if (x.dedup_key.size() > kMaxDedupKey) {
-    x.dedup_key = x.dedup_key.substr(0, kMaxDedupKey - 17) + "~" + hex(fnv({x.dedup_key}));
-  }
+  x.dedup_key = dedupKey(incident);
   char value[64];
   std::snprintf(value, sizeof value, "%.6g vs threshold %.6g", e.actual_value, e.threshold);
   x.summary = std::string(detectors::failureTypeName(e.failure_type)) + " on " + e.dataset + "/" +
@@ -570,24 +575,21 @@ void Engine::close(Incident& incident, Timestamp now, Effects& out) {
                                   : incident.phase == Phase::kEscalated ? "escalated"
                                                                         : "other";
   record(incident, std::move(resolved), out);
-  if (incident.paged && incident.page != nullptr && spec_.mode == Mode::kEnforce) {
-    Execution x;
-    x.kind = Execution::Kind::kPageResolve;
-    x.id = hex(fnv({incident.firing.event_id, incident.page->name, "resolve"}));
-    x.event_id = incident.firing.event_id;
-    x.action = incident.page;
-    x.event = incident.firing.event;
-    const detectors::FailureEvent& e = incident.firing.event;
-    x.dedup_key = e.dataset + "/" + e.pipeline_id + "/" +
-                  std::string(detectors::failureTypeName(e.failure_type)) + "/" +
-                  incident.firing.event_id;
-    if (x.dedup_key.size() > kMaxDedupKey) {
-      x.dedup_key = x.dedup_key.substr(0, kMaxDedupKey - 17) + "~" + hex(fnv({x.dedup_key}));
-    }
-    executions_[x.id] = x.event_id;
-    out.executions.push_back(std::move(x));
-  }
+  if (incident.paged) resolvePage(incident, out);
   if (was_acting) startNextOf(incident.group, now, out);
+}
+
+void Engine::resolvePage(const Incident& incident, Effects& out) {
+  if (incident.page == nullptr || spec_.mode != Mode::kEnforce) return;
+  Execution x;
+  x.kind = Execution::Kind::kPageResolve;
+  x.id = hex(fnv({incident.firing.event_id, incident.page->name, "resolve"}));
+  x.event_id = incident.firing.event_id;
+  x.action = incident.page;
+  x.event = incident.firing.event;
+  x.dedup_key = dedupKey(incident);
+  executions_[x.id] = x.event_id;
+  out.executions.push_back(std::move(x));
 }
 
 void Engine::startNextOf(const std::string& group, Timestamp now, Effects& out) {
@@ -650,6 +652,17 @@ void Engine::onResult(const std::string& execution_id, const ActionResult& resul
   executions_.erase(it);
   if (incident == nullptr || incident->running != execution_id) return;  // a page resolve
   incident->running.clear();
+  if (incident->closed) {
+    // It resolved while the action ran: record what happened; a page that
+    // went out meanwhile is resolved at once.
+    const bool paging = incident->phase == Phase::kEscalating && result.done() &&
+                        escalationOf(*incident) != nullptr &&
+                        escalationOf(*incident)->type == ActionType::kPagerDuty;
+    if (paging) {
+      incident->page = escalationOf(*incident);
+      resolvePage(*incident, out);
+    }
+  }
   const bool was_acting = incident->acting();
   const bool escalation = incident->phase == Phase::kEscalating;
   json detail = {{"detail", result.detail}};

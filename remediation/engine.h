@@ -134,6 +134,8 @@ class Engine {
                Effects& out);
   void escalate(Incident& incident, detectors::Timestamp now, Effects& out);
   void close(Incident& incident, detectors::Timestamp now, Effects& out);
+  void resolvePage(const Incident& incident, Effects& out);
+  static std::string dedupKey(const Incident& incident);
   void startNextOf(const std::string& group, detectors::Timestamp now, Effects& out);
   OutcomeEvent outcome(const Incident& incident, OutcomeStatus status, const std::string& action,
                        detectors::Timestamp now) const;

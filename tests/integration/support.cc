@@ -49,7 +49,7 @@ Process::Process(const std::vector<std::string>& args) {
 
 Process::~Process() {
   if (pid_ > 0 && !status_) {
-    kill(pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
     int status = 0;
     waitpid(pid_, &status, 0);
   }
@@ -134,11 +134,17 @@ std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
   }
 }
 
+int Process::kill() {
+  if (status_) return *status_;
+  ::kill(pid_, SIGKILL);
+  return wait(std::chrono::seconds(10)).value_or(-SIGKILL);
+}
+
 int Process::terminate(std::chrono::milliseconds timeout) {
   if (status_) return *status_;
-  kill(pid_, SIGTERM);
+  ::kill(pid_, SIGTERM);
   if (auto code = wait(timeout)) return *code;
-  kill(pid_, SIGKILL);
+  ::kill(pid_, SIGKILL);
   return wait(std::chrono::seconds(10)).value_or(-SIGKILL);
 }
 
@@ -158,7 +164,10 @@ RunResult run(const std::vector<std::string>& args, std::chrono::milliseconds ti
   return r;
 }
 
-HttpResult httpGet(int port, const std::string& path) {
+HttpResult httpGet(int port, const std::string& path) { return httpRequest(port, "GET", path); }
+
+HttpResult httpRequest(int port, const std::string& method, const std::string& path,
+                       const std::vector<std::string>& headers, const std::string& body) {
   HttpResult result;
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return result;
@@ -170,7 +179,10 @@ HttpResult httpGet(int port, const std::string& path) {
     close(fd);
     return result;
   }
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  for (const std::string& h : headers) request += h + "\r\n";
+  if (!body.empty() || method == "POST") request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  request += "\r\n" + body;
   if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
     close(fd);
     return result;
@@ -185,8 +197,8 @@ HttpResult httpGet(int port, const std::string& path) {
   close(fd);
   if (response.rfind("HTTP/1.1 ", 0) != 0) return result;
   result.status = std::atoi(response.c_str() + 9);
-  if (const auto body = response.find("\r\n\r\n"); body != std::string::npos) {
-    result.body = response.substr(body + 4);
+  if (const auto at = response.find("\r\n\r\n"); at != std::string::npos) {
+    result.body = response.substr(at + 4);
   }
   return result;
 }

@@ -26,6 +26,8 @@ class Process {
   // Reads stderr lines until one contains `needle`; returns that line.
   std::optional<std::string> waitForErr(const std::string& needle, std::chrono::milliseconds timeout);
 
+  // Sends SIGKILL and waits; returns -SIGKILL (or the exit code if it had exited).
+  int kill();
   // Sends SIGTERM and waits; returns the exit code (-signal when killed).
   int terminate(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // Waits for a normal exit; returns the exit code, or nullopt on timeout.
@@ -62,6 +64,9 @@ struct HttpResult {
   std::string body;
 };
 HttpResult httpGet(int port, const std::string& path);
+// Any method, with extra header lines ("Name: value") and a body.
+HttpResult httpRequest(int port, const std::string& method, const std::string& path,
+                       const std::vector<std::string>& headers = {}, const std::string& body = "");
 
 // A fresh directory under /tmp, removed with its contents on destruction.
 class TempDir {

@@ -247,6 +247,24 @@ TEST(EngineTest, HighRiskIsNeverExecutedAndEscalatesWithAReport) {
   EXPECT_EQ(fx.executions[1].dedup_key, page.dedup_key);
 }
 
+// The failure resolves while the page is being sent: once the trigger is
+// through, the page is resolved too, so nobody is left paged for nothing.
+TEST(EngineTest, ResolvedWhilePagingStillResolvesThePage) {
+  const RemediateSpec spec = baseSpec();
+  Engine engine(spec);
+  Effects fx;
+  engine.onFailure(failure("n1", EventStatus::kFiring, FailureType::kNullSpike), kT0, fx);
+  ASSERT_EQ(fx.executions.size(), 1u);
+  engine.onFailure(failure("n2", EventStatus::kResolved, FailureType::kNullSpike), kT0 + seconds(1),
+                   fx);
+  EXPECT_EQ(fx.executions.size(), 1u) << "nothing to resolve before the trigger is through";
+  engine.onResult(fx.executions[0].id, done(), kT0 + seconds(2), fx);
+  ASSERT_EQ(fx.executions.size(), 2u);
+  EXPECT_EQ(fx.executions[1].kind, Execution::Kind::kPageResolve);
+  EXPECT_EQ(fx.executions[1].dedup_key, fx.executions[0].dedup_key);
+  EXPECT_EQ(statuses(fx), (V{"escalated:scale#1", "resolved:scale#1", "escalated:page#1"}));
+}
+
 TEST(EngineTest, OverBudgetSkipsAndEscalates) {
   RemediateSpec spec = baseSpec();
   spec.budget = {1, 100};
