@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "remediation/placeholders.h"
+
 namespace vigil::app {
 namespace {
 
@@ -34,7 +36,6 @@ constexpr std::string_view kListenHint = R"(expected HOST:PORT (port 0..65535), 
 
 constexpr std::string_view kFailureTypes[] = {"latency_spike", "stale_data", "volume_drop",
                                               "volume_spike",  "null_spike", "schema_drift"};
-constexpr std::string_view kPlaceholders[] = {"pipeline_id", "dataset", "failure_type", "event_id"};
 
 template <typename T>
 using Choices = std::pair<std::string_view, T>;
@@ -371,6 +372,23 @@ std::optional<std::string> asListen(const Value& v) {
   return s;
 }
 
+// True when every `{name}` placeholder of a template is a known one; reports
+// the others, with a did-you-mean.
+bool knownPlaceholders(const Value& v, std::string_view text) {
+  bool ok = true;
+  for (const std::string& unknown : remediation::unknownPlaceholders(text)) {
+    const std::string_view name = std::string_view(unknown).substr(1, unknown.size() - 2);
+    const std::string hint = didYouMean(name, remediation::kPlaceholderNames);
+    std::string expected;
+    for (const std::string_view known : remediation::kPlaceholderNames) {
+      expected += (expected.empty() ? "" : ", ") + ("{" + std::string(known) + "}");
+    }
+    v.problem("unknown placeholder " + unknown + (hint.empty() ? ": expected one of " + expected : hint));
+    ok = false;
+  }
+  return ok;
+}
+
 // An http(s) URL whose `{...}` placeholders are all known ones.
 std::optional<std::string> asUrl(const Value& v) {
   auto s = asString(v);
@@ -381,25 +399,7 @@ std::optional<std::string> asUrl(const Value& v) {
     v.problem("expected an http:// or https:// URL");
     return std::nullopt;
   }
-  bool ok = true;
-  for (std::size_t open = url.find('{'); open != std::string_view::npos;
-       open = url.find('{', open + 1)) {
-    const std::size_t close = url.find('}', open);
-    if (close == std::string_view::npos) {
-      v.problem(
-          "unclosed placeholder: expected {pipeline_id}, {dataset}, {failure_type} or {event_id}");
-      return std::nullopt;
-    }
-    const std::string_view name = url.substr(open + 1, close - open - 1);
-    if (std::find(std::begin(kPlaceholders), std::end(kPlaceholders), name) ==
-        std::end(kPlaceholders)) {
-      const std::string hint = didYouMean(name, kPlaceholders);
-      v.problem("unknown placeholder {" + std::string(name) + "}" +
-                (hint.empty() ? ": expected {pipeline_id}, {dataset}, {failure_type} or {event_id}"
-                              : hint));
-      ok = false;
-    }
-  }
+  const bool ok = knownPlaceholders(v, url);
   if (!ok) return std::nullopt;
   return s;
 }
@@ -835,17 +835,32 @@ remediation::ActionSpec readAction(Reader& r, const std::string& name, bool load
       if (auto v = r.get("url", Need::kRequired)) spec.url = asUrl(*v).value_or("");
       if (auto headers = r.map("headers")) {
         for (auto& [header, value] : headers->all()) {
-          if (auto s = asString(value, Empty::kAllow)) spec.headers[header] = *s;
+          if (auto s = asString(value, Empty::kAllow)) {
+            knownPlaceholders(value, *s);
+            spec.headers[header] = *s;
+          }
         }
       }
-      if (auto v = r.get("body")) spec.body = asString(*v, Empty::kAllow);
+      if (auto v = r.get("body")) {
+        spec.body = asString(*v, Empty::kAllow);
+        if (spec.body) knownPlaceholders(*v, *spec.body);
+      }
       break;
     case ActionType::kCommand:
       if (auto v = r.get("argv", Need::kRequired)) {
         if (auto argv = asStrings(*v, Empty::kAllow)) {
           if (argv->empty() || argv->front().empty()) {
             v->problem("must list the program and its arguments");
+          } else {
+            // The program is fixed by the operator: event data never picks it.
+            for (const std::string_view known : remediation::kPlaceholderNames) {
+              if (argv->front().find("{" + std::string(known) + "}") != std::string::npos) {
+                v->problem("the program (first element) cannot hold a placeholder");
+                break;
+              }
+            }
           }
+          for (const std::string& arg : *argv) knownPlaceholders(*v, arg);
           spec.argv = std::move(*argv);
         }
       }

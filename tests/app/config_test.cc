@@ -656,6 +656,28 @@ remediate:
           R"(remediate.actions.rerun.url: unknown placeholder {pipline_id} (did you mean "pipeline_id"?))"));
 }
 
+// Placeholders are checked wherever a template takes them; the program of a
+// command is never one.
+TEST(ConfigTest, PlaceholdersAreCheckedInEveryTemplate) {
+  EXPECT_THAT(problemsOf(R"(
+remediate:
+  actions:
+    rerun:
+      type: http
+      risk: low
+      url: "http://h/rerun/{pipeline_id}?try={attempt}"
+      headers: { X-Job: "{pipline_id}" }
+      body: '{"job": "{datset}"}'
+    restart: { type: command, risk: low, argv: ["/bin/{pipeline_id}", "{evnt_id}", "{status}"] }
+)",
+                         kRemediateSection),
+              ElementsAre(
+                  R"(remediate.actions.rerun.headers.X-Job: unknown placeholder {pipline_id} (did you mean "pipeline_id"?))",
+                  R"(remediate.actions.rerun.body: unknown placeholder {datset} (did you mean "dataset"?))",
+                  "remediate.actions.restart.argv: the program (first element) cannot hold a placeholder",
+                  R"(remediate.actions.restart.argv: unknown placeholder {evnt_id} (did you mean "event_id"?))"));
+}
+
 // Playbooks may only match the documented failure types.
 TEST(ConfigTest, UnknownFailureTypeIsReported) {
   EXPECT_THAT(
