@@ -89,7 +89,8 @@ class Stubs {
   std::unique_ptr<http::HttpServer> server_;
 };
 
-std::string configText(const std::string& bootstrap, int stub_port, const TempDir& dir) {
+std::string configText(const std::string& bootstrap, int stub_port, const TempDir& dir,
+                       const std::string& mode = "enforce") {
   const std::string stub = "http://127.0.0.1:" + std::to_string(stub_port);
   // A killed worker's partitions go to its successor after the session
   // timeout: short here, so the restart test does not wait 45 s.
@@ -99,6 +100,9 @@ std::string configText(const std::string& bootstrap, int stub_port, const TempDi
          "\n"
          "  session.timeout.ms: 6000\n"
          "remediate:\n"
+         "  mode: " +
+         mode +
+         "\n"
          "  listen: 127.0.0.1:0\n"
          "  api_token_file: " +
          dir.file("token") +
@@ -253,7 +257,7 @@ TEST_F(RemediateEndToEnd, ThreeTiers) {
   EXPECT_EQ(approvals[0]["action"], "rollback");
   const std::string id = approvals[0]["id"];
   std::vector<std::future<int>> calls;
-  for (int i = 0; i < 20; ++i) {
+  for (int i = 0; i < 50; ++i) {
     calls.push_back(std::async(std::launch::async,
                                [&] { return post(port_, "/v1/approvals/" + id + "/approve"); }));
   }
@@ -264,7 +268,7 @@ TEST_F(RemediateEndToEnd, ThreeTiers) {
     conflict += status == 409;
   }
   EXPECT_EQ(ok, 1);
-  EXPECT_EQ(conflict, 19);
+  EXPECT_EQ(conflict, 49);
   EXPECT_EQ(stubs_.waitFor("/rollback/etl_mid", 1).size(), 1u);
   EXPECT_EQ(post(port_, "/v1/approvals/unknown/approve"), 404);
 
@@ -308,6 +312,39 @@ TEST_F(RemediateEndToEnd, RestartMidPlaybookDoesNotRepeatAStep) {
   const auto all = outcomes([](const auto& o) { return statusesOf(o, "etl_r").size() >= 3; });
   EXPECT_EQ(statusesOf(all, "etl_r"), (V{"executed:rerun", "verified:rerun", "resolved:rerun"}));
   EXPECT_EQ(stubs_.requests("/rerun/etl_r").size(), 1u);
+  EXPECT_EQ(worker->terminate(), 0);
+}
+
+// A failure event delivered twice (a detector restarted before committing)
+// is one incident: the action runs once.
+TEST_F(RemediateEndToEnd, RedeliveredFailureEventActsOnce) {
+  auto worker = start();
+  const auto firing = event("etl_dup", FailureType::kLatencySpike, EventStatus::kFiring, 0);
+  send(firing);
+  send(firing);
+  stubs_.waitFor("/rerun/etl_dup", 1);
+  send(event("etl_dup", FailureType::kLatencySpike, EventStatus::kResolved, 2));
+  const auto all = outcomes([](const auto& o) { return statusesOf(o, "etl_dup").size() >= 3; });
+  EXPECT_EQ(statusesOf(all, "etl_dup"), (V{"executed:rerun", "verified:rerun", "resolved:rerun"}));
+  send(firing);  // once more, after the incident closed
+  std::this_thread::sleep_for(seconds(2));
+  EXPECT_EQ(stubs_.requests("/rerun/etl_dup").size(), 1u);
+  EXPECT_EQ(worker->terminate(), 0);
+}
+
+// Shadow mode decides and records every step and the escalation, and runs
+// nothing: no request reaches any stub.
+TEST_F(RemediateEndToEnd, ShadowModeRunsNothing) {
+  dir_.write("vigil.yaml", configText(broker_.bootstrap(), stubs_.port(), dir_, "shadow"));
+  auto worker = start();
+  send(event("etl_s", FailureType::kLatencySpike, EventStatus::kFiring, 0));
+  send(event("etl_s2", FailureType::kVolumeDrop, EventStatus::kFiring, 0));
+  const auto all = outcomes([](const auto& o) {
+    return statusesOf(o, "etl_s").size() >= 2 && statusesOf(o, "etl_s2").size() >= 2;
+  });
+  EXPECT_EQ(statusesOf(all, "etl_s"), (V{"skipped_shadow:rerun", "skipped_shadow:page"}));
+  EXPECT_EQ(statusesOf(all, "etl_s2"), (V{"skipped_shadow:rollback", "skipped_shadow:page"}));
+  EXPECT_TRUE(stubs_.requests("/").empty());
   EXPECT_EQ(worker->terminate(), 0);
 }
 
