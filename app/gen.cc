@@ -36,7 +36,7 @@ class FaultClock {
         started_[i] = true;
         on_fault_(f, true);
       }
-      if (started_[i] && !ended_[i] && t >= from + f.length) {
+      if (started_[i] && !ended_[i] && (t >= from + f.length || f.isCut())) {
         ended_[i] = true;
         on_fault_(f, false);
       }

@@ -132,7 +132,7 @@ bool TelemetryGenerator::targets(const FaultSpec& fault, std::size_t dataset,
 
 bool TelemetryGenerator::active(FaultKind kind, const Stream& s, Timestamp t) const {
   for (const FaultSpec& f : options_.faults) {
-    if (f.kind != kind || !targets(f, s.dataset, s.pipeline)) continue;
+    if (f.kind != kind || f.isCut() || !targets(f, s.dataset, s.pipeline)) continue;
     const Timestamp from = options_.start + f.start;
     if (t >= from && t < from + f.length) return true;
   }

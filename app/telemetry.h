@@ -1,6 +1,8 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <queue>
 #include <random>
@@ -24,6 +26,11 @@ struct FaultSpec {
   detectors::Duration start{};
   detectors::Duration length{};
   std::string text;  // as written, for messages
+  // Set from another thread to end the fault early, as a fix would (the
+  // demo's stub scheduler does). Null: the fault runs its length.
+  std::shared_ptr<std::atomic<bool>> cut;
+
+  bool isCut() const { return cut && cut->load(std::memory_order_acquire); }
 };
 std::optional<FaultSpec> parseFault(std::string_view text, std::string& error);
 
@@ -67,15 +74,17 @@ class TelemetryGenerator {
   struct Stream {
     std::size_t dataset;
     std::size_t pipeline;
-    double base_rate;          // records/s
-    double latency_median_s;   // seconds
+    double base_rate;         // records/s
+    double latency_median_s;  // seconds
     bool bursting = false;
     detectors::Timestamp burst_switch;  // when the burst state flips next
   };
   struct Arrival {
     detectors::Timestamp at;
     std::size_t stream;
-    bool operator>(const Arrival& o) const { return at > o.at || (at == o.at && stream > o.stream); }
+    bool operator>(const Arrival& o) const {
+      return at > o.at || (at == o.at && stream > o.stream);
+    }
   };
 
   bool active(FaultKind kind, const Stream& s, detectors::Timestamp t) const;

@@ -265,6 +265,21 @@ TEST(EngineTest, ResolvedWhilePagingStillResolvesThePage) {
   EXPECT_EQ(statuses(fx), (V{"escalated:scale#1", "resolved:scale#1", "escalated:page#1"}));
 }
 
+// Resolved while the step's action still runs: the incident closes without a
+// claim that the action fixed it, and the action's result is recorded after.
+TEST(EngineTest, ResolvedWhileTheActionRunsIsNotVerified) {
+  const RemediateSpec spec = baseSpec();
+  Engine engine(spec);
+  Effects fx;
+  engine.onFailure(failure("f1", EventStatus::kFiring), kT0, fx);
+  engine.onFailure(failure("r1", EventStatus::kResolved), kT0 + seconds(1), fx);
+  engine.onResult(fx.executions[0].id, done(), kT0 + seconds(2), fx);
+  EXPECT_EQ(statuses(fx), (V{"resolved:rerun#1", "executed:rerun#1"}));
+  EXPECT_EQ(fx.outcomes[0].detail["closed_how"], "other");
+  EXPECT_EQ(fx.executions.size(), 1u);
+  EXPECT_EQ(engine.openIncidents(), 0u);
+}
+
 TEST(EngineTest, OverBudgetSkipsAndEscalates) {
   RemediateSpec spec = baseSpec();
   spec.budget = {1, 100};
