@@ -562,7 +562,6 @@ void Engine::escalate(Incident& incident, Timestamp now, Effects& out) {
 }
 
 void Engine::close(Incident& incident, Timestamp now, Effects& out) {
-  const bool was_acting = incident.acting();
   if (incident.phase == Phase::kVerifying) {
     const PlaybookStep* step = currentStep(incident);
     record(incident, outcome(incident, OutcomeStatus::kVerified, step ? step->action : "", now),
@@ -576,7 +575,8 @@ void Engine::close(Incident& incident, Timestamp now, Effects& out) {
                                                                         : "other";
   record(incident, std::move(resolved), out);
   if (incident.paged) resolvePage(incident, out);
-  if (was_acting) startNextOf(incident.group, now, out);
+  // Its pipeline may have a queued incident, or one this one explained.
+  startNextOf(incident.group, now, out);
 }
 
 void Engine::resolvePage(const Incident& incident, Effects& out) {
@@ -592,6 +592,22 @@ void Engine::resolvePage(const Incident& incident, Effects& out) {
   out.executions.push_back(std::move(x));
 }
 
+// An incident whose failure another open incident of its pipeline explains (a
+// stale feed explains its volume drop) waits for that one: fixing the symptom
+// while the cause is open would act on the wrong thing.
+bool Engine::explainedByOpen(const Incident& incident) const {
+  const auto group = groups_.find(incident.group);
+  if (group == groups_.end()) return false;
+  for (const std::string& id : group->second) {
+    const auto it = incidents_.find(id);
+    if (it == incidents_.end() || it->second.get() == &incident || it->second->closed) continue;
+    if (explains(it->second->firing.event.failure_type, incident.firing.event.failure_type)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void Engine::startNextOf(const std::string& group, Timestamp now, Effects& out) {
   const auto it = groups_.find(group);
   if (it == groups_.end()) return;
@@ -602,6 +618,7 @@ void Engine::startNextOf(const std::string& group, Timestamp now, Effects& out) 
   for (const std::string& id : it->second) {
     Incident* incident = find(id);
     if (incident == nullptr || incident->phase != Phase::kQueued || incident->closed) continue;
+    if (explainedByOpen(*incident)) continue;  // its cause first
     incident->phase = Phase::kReady;
     drive(*incident, now, out);
     if (incident->acting()) return;
@@ -630,10 +647,12 @@ void Engine::onFailure(const ReceivedFailure& failure, Timestamp now, Effects& o
     }
   }
   auto& group = groups_[incident->group];
-  const bool busy = std::any_of(group.begin(), group.end(), [&](const std::string& id) {
-    const Incident* other = find(id);
-    return other != nullptr && other->acting();
-  });
+  const bool busy = std::any_of(group.begin(), group.end(),
+                                [&](const std::string& id) {
+                                  const Incident* other = find(id);
+                                  return other != nullptr && other->acting();
+                                }) ||
+                    explainedByOpen(*incident);
   incident->phase = busy ? Phase::kQueued : Phase::kReady;
   Incident& ref = *incident;
   group.push_back(failure.event_id);

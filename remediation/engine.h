@@ -71,7 +71,9 @@ struct Approval {
 // step and escalation is recorded as skipped_shadow and nothing runs.
 // Escalation actions run only if `low` (they notify; they do not change a
 // pipeline). One pipeline has at most one playbook acting at a time: later
-// incidents of the pipeline wait until it verifies or escalates.
+// incidents of the pipeline wait until it verifies or escalates, and an
+// incident that another open one explains (schema drift explains a null
+// spike) waits until its cause closes.
 //
 // Not thread-safe: the service serialises calls.
 class Engine {
@@ -137,6 +139,7 @@ class Engine {
   void resolvePage(const Incident& incident, Effects& out);
   static std::string dedupKey(const Incident& incident);
   void startNextOf(const std::string& group, detectors::Timestamp now, Effects& out);
+  bool explainedByOpen(const Incident& incident) const;
   OutcomeEvent outcome(const Incident& incident, OutcomeStatus status, const std::string& action,
                        detectors::Timestamp now) const;
   const ActionSpec* actionNamed(const std::string& name) const;

@@ -314,9 +314,10 @@ TEST(EngineTest, ShadowModeDecidesEverythingAndExecutesNothing) {
 }
 
 // One playbook acts on a pipeline at a time; the later incident waits, and
-// its escalation names the likely cause among the pipeline's open failures.
+// an escalation names the likely cause among the pipeline's open failures.
 TEST(EngineTest, OnePlaybookPerPipelineAndTheLikelyCause) {
   RemediateSpec spec = baseSpec();
+  spec.playbooks[1].steps = {{"rerun", 0, seconds(30), minutes(5)}};  // null spikes: rerun
   Playbook schema;
   schema.failure_types = {"schema_drift"};
   schema.steps = {{"rerun", 0, seconds(30), minutes(5)}};
@@ -324,32 +325,66 @@ TEST(EngineTest, OnePlaybookPerPipelineAndTheLikelyCause) {
   spec.playbooks.push_back(schema);
   Engine engine(spec);
   Effects fx;
-  engine.onFailure(failure("s1", EventStatus::kFiring, FailureType::kSchemaDrift), kT0, fx);
-  engine.onFailure(failure("n1", EventStatus::kFiring, FailureType::kNullSpike), kT0 + seconds(5),
+  engine.onFailure(failure("n1", EventStatus::kFiring, FailureType::kNullSpike), kT0, fx);
+  engine.onFailure(failure("s1", EventStatus::kFiring, FailureType::kSchemaDrift), kT0 + seconds(5),
                    fx);
-  ASSERT_EQ(fx.executions.size(), 1u) << "the null spike waits for the schema drift's playbook";
-  EXPECT_EQ(fx.executions[0].event_id, "s1");
+  ASSERT_EQ(fx.executions.size(), 1u) << "the schema drift waits for the null spike's playbook";
+  EXPECT_EQ(fx.executions[0].event_id, "n1");
   // Another pipeline is independent.
   engine.onFailure(failure("x1", EventStatus::kFiring, FailureType::kLatencySpike, "etl_2"), kT0,
                    fx);
   ASSERT_EQ(fx.executions.size(), 2u);
   EXPECT_EQ(fx.executions[1].event_id, "x1");
 
-  // The schema drift's rerun is unverified: it escalates, and once that is
-  // done the null spike starts.
+  // The null spike's rerun is unverified: it escalates, naming the schema
+  // drift as the likely cause; then the schema drift's playbook starts.
   engine.onResult(fx.executions[0].id, done(), kT0 + seconds(10), fx);
   engine.tick(kT0 + minutes(6), fx);
   ASSERT_EQ(fx.executions.size(), 3u);
-  EXPECT_EQ(fx.executions[2].kind, Execution::Kind::kEscalation);
-  EXPECT_EQ(fx.executions[2].event_id, "s1");
-  engine.onResult(fx.executions[2].id, done(), kT0 + minutes(6), fx);
-  ASSERT_EQ(fx.executions.size(), 4u);
-  const Execution& null_page = fx.executions[3];
-  EXPECT_EQ(null_page.event_id, "n1");
-  ASSERT_EQ(null_page.kind, Execution::Kind::kEscalation) << "scale is high risk";
-  const auto report = nlohmann::json::parse(null_page.report_json);
+  const Execution& page = fx.executions[2];
+  EXPECT_EQ(page.kind, Execution::Kind::kEscalation);
+  EXPECT_EQ(page.event_id, "n1");
+  const auto report = nlohmann::json::parse(page.report_json);
   EXPECT_EQ(report["likely_cause"]["failure_type"], "schema_drift");
   EXPECT_EQ(report["related"].size(), 1u);
+  engine.onResult(page.id, done(), kT0 + minutes(6), fx);
+  ASSERT_EQ(fx.executions.size(), 4u);
+  EXPECT_EQ(fx.executions[3].event_id, "s1");
+  EXPECT_EQ(fx.executions[3].kind, Execution::Kind::kStep);
+}
+
+// A symptom waits for its cause: a volume drop on a pipeline whose feed is
+// stale does not get its own playbook until the staleness is over (and then
+// only if the drop is still open).
+TEST(EngineTest, ASymptomWaitsForItsCause) {
+  RemediateSpec spec = baseSpec();
+  Playbook volume;
+  volume.failure_types = {"volume_drop"};
+  volume.steps = {{"rerun", 0, seconds(30), minutes(5)}};
+  spec.playbooks.push_back(volume);
+  spec.playbooks[0].failure_types = {"latency_spike"};  // stale_data: no playbook, escalates
+  spec.default_escalation.reset();
+  Engine engine(spec);
+  Effects fx;
+  engine.onFailure(failure("s1", EventStatus::kFiring, FailureType::kStaleData), kT0, fx);
+  EXPECT_EQ(statuses(fx), (V{"escalated:#1"})) << "no playbook, no escalation action";
+  engine.onFailure(failure("v1", EventStatus::kFiring, FailureType::kVolumeDrop), kT0 + seconds(2),
+                   fx);
+  EXPECT_TRUE(fx.executions.empty()) << "the drop waits for the staleness";
+  engine.onFailure(failure("s2", EventStatus::kResolved, FailureType::kStaleData), kT0 + seconds(9),
+                   fx);
+  ASSERT_EQ(fx.executions.size(), 1u) << "the cause closed, the drop is still open: it acts";
+  EXPECT_EQ(fx.executions[0].event_id, "v1");
+  // Had the drop resolved with its cause, nothing would have run.
+  Engine other(spec);
+  Effects quiet;
+  other.onFailure(failure("s1", EventStatus::kFiring, FailureType::kStaleData), kT0, quiet);
+  other.onFailure(failure("v1", EventStatus::kFiring, FailureType::kVolumeDrop), kT0, quiet);
+  other.onFailure(failure("v2", EventStatus::kResolved, FailureType::kVolumeDrop), kT0 + seconds(8),
+                  quiet);
+  other.onFailure(failure("s2", EventStatus::kResolved, FailureType::kStaleData), kT0 + seconds(9),
+                  quiet);
+  EXPECT_TRUE(quiet.executions.empty());
 }
 
 TEST(EngineTest, RedeliveredEventsActOnce) {
