@@ -83,7 +83,11 @@ std::string configText(const std::string& bootstrap, int stub_port, const TempDi
          "    page:     { type: pagerduty, routing_key_file: " +
          dir.file("pd") + ", url: \"" + stub +
          "/v2/enqueue\" }\n"
+         "    notify:   { type: kafka, topic: pipeline.commands }\n"
          "  playbooks:\n"
+         "    - match: { failure_type: [stale_data] }\n"
+         "      steps: [{ action: notify, verify_within: 5m }]\n"
+         "      escalate: page\n"
          "    - match: { failure_type: [latency_spike] }\n"
          "      steps: [{ action: rerun, verify_within: 5m }]\n"
          "      escalate: page\n"
@@ -115,7 +119,9 @@ detectors::FailureEvent event(const std::string& pipeline, detectors::FailureTyp
 
 class RemediateEndToEnd : public ::testing::Test {
  protected:
-  RemediateEndToEnd() : broker_({"vigil.failures:2", "vigil.outcomes:1", "orders.events:1"}) {
+  RemediateEndToEnd()
+      : broker_(
+            {"vigil.failures:2", "vigil.outcomes:1", "orders.events:1", "pipeline.commands:1"}) {
     dir_.write("token", std::string(kToken) + "\n");
     dir_.write("pd", std::string(kRoutingKey) + "\n");
     dir_.write("vigil.yaml", configText(broker_.bootstrap(), stubs_.port(), dir_));
@@ -274,6 +280,26 @@ TEST_F(RemediateEndToEnd, RestartMidPlaybookDoesNotRepeatAStep) {
   const auto all = outcomes([](const auto& o) { return statusesOf(o, "etl_r").size() >= 3; });
   EXPECT_EQ(statusesOf(all, "etl_r"), (V{"executed:rerun", "verified:rerun", "resolved:rerun"}));
   EXPECT_EQ(stubs_.requests("/rerun/etl_r").size(), 1u);
+  EXPECT_EQ(worker->terminate(), 0);
+}
+
+// A kafka action produces the command message, acknowledged, to its topic.
+TEST_F(RemediateEndToEnd, KafkaActionProducesACommand) {
+  auto worker = start();
+  send(event("etl_k", FailureType::kStaleData, EventStatus::kFiring, 0));
+  const auto commands = readTopic(
+      broker_.bootstrap(), "pipeline.commands",
+      [](const std::vector<std::string>& v) { return !v.empty(); }, seconds(30));
+  ASSERT_EQ(commands.size(), 1u);
+  const json c = json::parse(commands[0]);
+  EXPECT_EQ(c["schema"], "vigil.command.v1");
+  EXPECT_EQ(c["action"], "notify");
+  EXPECT_EQ(c["attempt"], 1);
+  EXPECT_FALSE(c["idempotency_key"].get<std::string>().empty());
+  EXPECT_EQ(c["event"]["pipeline_id"], "etl_k");
+  EXPECT_EQ(c["event"]["failure_type"], "stale_data");
+  const auto all = outcomes([](const auto& o) { return statusesOf(o, "etl_k").size() >= 1; });
+  EXPECT_EQ(statusesOf(all, "etl_k"), (V{"executed:notify"}));
   EXPECT_EQ(worker->terminate(), 0);
 }
 
