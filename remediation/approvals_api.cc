@@ -80,6 +80,12 @@ std::optional<http::Response> handleApprovals(const http::Request& request,
     }
   }
   const ApprovalDesk::Result result = desk.decide(id, verb == "approve", by, comment);
+  if (result.unavailable) {
+    http::Response busy =
+        error(503, "the worker is busy (rebuilding its state); nothing was decided");
+    busy.headers.emplace_back("Retry-After", "5");
+    return busy;
+  }
   switch (result.decision) {
     case Engine::Decision::kNotFound:
       return error(404, "no approval " + id);

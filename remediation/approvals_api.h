@@ -16,6 +16,7 @@ class ApprovalDesk {
   struct Result {
     Engine::Decision decision = Engine::Decision::kNotFound;
     std::optional<Approval> approval;  // the one decided
+    bool unavailable = false;          // the worker could not take it now: nothing decided
   };
   virtual ~ApprovalDesk() = default;
   virtual std::vector<Approval> pending() const = 0;
@@ -29,7 +30,8 @@ class ApprovalDesk {
 // and /deny with an optional {"by", "comment"} body. Every request needs
 // `Authorization: Bearer <token>` (compared in constant time): 401 without it
 // or with a wrong one, 404 for an unknown id, 409 when already decided or
-// expired, 400 for a malformed body, 405 for another method. nullopt for a
+// expired, 400 for a malformed body, 405 for another method, 503 when the
+// worker could not take the decision in time (nothing was decided). nullopt for a
 // path outside /v1/approvals. An empty `token` refuses every request.
 std::optional<http::Response> handleApprovals(const http::Request& request,
                                               const std::string& token, ApprovalDesk& desk);

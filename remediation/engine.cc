@@ -281,6 +281,12 @@ void Engine::apply(Incident& incident, const OutcomeEvent& o) {
     incident.step = o.detail["step"].get<std::size_t>();
   }
   incident.attempt = o.attempt;
+  // An execution counts against the budget even if it finished after its
+  // incident closed.
+  if (o.status == OutcomeStatus::kExecuted ||
+      (o.status == OutcomeStatus::kFailed && kind != "escalation" && !o.action.empty())) {
+    countExecution(incident.group, o);
+  }
   if (incident.closed) return;  // an execution that finished after the incident closed
 
   const PlaybookStep* step = currentStep(incident);
@@ -320,16 +326,12 @@ void Engine::apply(Incident& incident, const OutcomeEvent& o) {
     case OutcomeStatus::kExecuted: {
       incident.phase = Phase::kVerifying;
       incident.due = o.timestamp + (step != nullptr ? step->verify_within : Duration{0});
-      executed_[incident.group].push_back(o.timestamp);
-      executed_all_.push_back(o.timestamp);
       break;
     }
     case OutcomeStatus::kFailed:
       if (kind == "escalation") {
         incident.phase = Phase::kEscalated;
       } else {
-        executed_[incident.group].push_back(o.timestamp);  // tried: it counts
-        executed_all_.push_back(o.timestamp);
         nextAttempt();
       }
       break;
@@ -391,14 +393,22 @@ Duration Engine::backoffBefore(const Incident& incident, unsigned attempt) const
   return Duration{static_cast<std::int64_t>(base * (0.5 + 0.5 * spread))};
 }
 
+// Each execution counts once, however often its outcome is applied (a
+// partition given up and assigned again replays its outcomes).
+void Engine::countExecution(const std::string& group, const OutcomeEvent& o) {
+  if (!counted_.emplace(o.outcomeId(), o.timestamp).second) return;
+  executed_[group].insert(o.timestamp);
+  executed_all_.insert(o.timestamp);
+}
+
 bool Engine::withinBudget(const std::string& group, Timestamp now) {
-  const auto prune = [&](std::deque<Timestamp>& times) {
-    while (!times.empty() && times.front() <= now - kHour) times.pop_front();
+  const auto prune = [&](std::multiset<Timestamp>& times) {
+    times.erase(times.begin(), times.lower_bound(now - kHour + Duration{1}));
   };
-  auto& mine = executed_[group];
-  prune(mine);
+  prune(executed_[group]);
   prune(executed_all_);
-  return mine.size() < spec_.budget.per_pipeline_per_hour &&
+  std::erase_if(counted_, [&](const auto& c) { return c.second <= now - kHour; });
+  return executed_[group].size() < spec_.budget.per_pipeline_per_hour &&
          executed_all_.size() < spec_.budget.global_per_hour;
 }
 
@@ -412,6 +422,7 @@ void Engine::runStep(Incident& incident, const ActionSpec& action, Timestamp now
   x.action = &action;
   x.attempt = incident.attempt;
   x.event = incident.firing.event;
+  x.partition = incident.firing.partition;
   incident.phase = Phase::kRunning;
   incident.running = x.id;
   executions_[x.id] = x.event_id;
@@ -546,6 +557,7 @@ void Engine::escalate(Incident& incident, Timestamp now, Effects& out) {
   x.action = action;
   x.attempt = incident.attempt;
   x.event = incident.firing.event;
+  x.partition = incident.firing.partition;
   const detectors::FailureEvent& e = incident.firing.event;
   x.dedup_key = dedupKey(incident);
   char value[64];
@@ -570,9 +582,11 @@ void Engine::close(Incident& incident, Timestamp now, Effects& out) {
   const PlaybookStep* step = currentStep(incident);
   OutcomeEvent resolved =
       outcome(incident, OutcomeStatus::kResolved, step ? step->action : "", now);
-  resolved.detail["closed_how"] = incident.phase == Phase::kVerifying   ? "verified"
-                                  : incident.phase == Phase::kEscalated ? "escalated"
-                                                                        : "other";
+  const bool escalated =
+      incident.phase == Phase::kEscalated || incident.phase == Phase::kEscalating;
+  resolved.detail["closed_how"] = incident.phase == Phase::kVerifying ? "verified"
+                                  : escalated                         ? "escalated"
+                                                                      : "other";
   record(incident, std::move(resolved), out);
   if (incident.paged) resolvePage(incident, out);
   // Its pipeline may have a queued incident, or one this one explained.
@@ -580,13 +594,18 @@ void Engine::close(Incident& incident, Timestamp now, Effects& out) {
 }
 
 void Engine::resolvePage(const Incident& incident, Effects& out) {
-  if (incident.page == nullptr || spec_.mode != Mode::kEnforce) return;
+  // The action is named by the log; it must still be a PagerDuty notification.
+  if (incident.page == nullptr || spec_.mode != Mode::kEnforce ||
+      incident.page->type != ActionType::kPagerDuty || incident.page->risk != Risk::kLow) {
+    return;
+  }
   Execution x;
   x.kind = Execution::Kind::kPageResolve;
   x.id = hex(fnv({incident.firing.event_id, incident.page->name, "resolve"}));
   x.event_id = incident.firing.event_id;
   x.action = incident.page;
   x.event = incident.firing.event;
+  x.partition = incident.firing.partition;
   x.dedup_key = dedupKey(incident);
   executions_[x.id] = x.event_id;
   out.executions.push_back(std::move(x));
@@ -613,7 +632,8 @@ void Engine::startNextOf(const std::string& group, Timestamp now, Effects& out) 
   if (it == groups_.end()) return;
   for (const std::string& id : it->second) {
     const Incident* incident = find(id);
-    if (incident != nullptr && incident->acting()) return;
+    // A closed incident whose action still runs keeps the pipeline too.
+    if (incident != nullptr && (incident->acting() || !incident->running.empty())) return;
   }
   for (const std::string& id : it->second) {
     Incident* incident = find(id);
@@ -706,7 +726,9 @@ void Engine::onResult(const std::string& execution_id, const ActionResult& resul
   }
   record(*incident, std::move(o), out);
   drive(*incident, now, out);
-  if (was_acting && !incident->acting()) startNextOf(incident->group, now, out);
+  if ((was_acting || incident->closed) && !incident->acting()) {
+    startNextOf(incident->group, now, out);
+  }
 }
 
 Engine::Decision Engine::decide(const std::string& approval_id, bool approve, const std::string& by,
@@ -720,6 +742,7 @@ Engine::Decision Engine::decide(const std::string& approval_id, bool approve, co
     if (incident->approval_open) target = incident.get();
   }
   if (target == nullptr) return seen ? Decision::kConflict : Decision::kNotFound;
+  if (now >= target->due) return Decision::kConflict;  // expired; tick() records it
   if (decided != nullptr) {
     for (const Approval& a : pendingApprovals()) {
       if (a.id == approval_id) *decided = a;

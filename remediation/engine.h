@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,8 @@ struct Execution {
   enum class Kind { kStep, kEscalation, kPageResolve };
   std::string id;  // the Idempotency-Key: stable for (event_id, action, attempt, kind)
   Kind kind = Kind::kStep;
-  std::string event_id;  // the incident
+  std::string event_id;         // the incident
+  std::int32_t partition = -1;  // of the failures topic the incident came from
   const ActionSpec* action = nullptr;
   unsigned attempt = 1;
   detectors::FailureEvent event;  // the firing event
@@ -146,6 +148,7 @@ class Engine {
   const PlaybookStep* currentStep(const Incident& incident) const;
   const ActionSpec* escalationOf(const Incident& incident) const;
   bool withinBudget(const std::string& group, detectors::Timestamp now);
+  void countExecution(const std::string& group, const OutcomeEvent& outcome);
   detectors::Duration backoffBefore(const Incident& incident, unsigned attempt) const;
   std::string report(const Incident& incident, const std::string& reason) const;
 
@@ -153,9 +156,11 @@ class Engine {
   std::map<std::string, std::unique_ptr<Incident>> incidents_;  // by firing event_id
   std::map<std::string, std::deque<std::string>> groups_;  // pipeline -> incidents, oldest first
   std::map<std::string, std::string> executions_;          // execution id -> event_id
-  std::map<std::string, std::deque<detectors::Timestamp>>
-      executed_;  // pipeline -> times, last hour
-  std::deque<detectors::Timestamp> executed_all_;
+  // Executions of steps in the last hour, per pipeline and in all, counted
+  // once per outcome id.
+  std::map<std::string, std::multiset<detectors::Timestamp>> executed_;
+  std::multiset<detectors::Timestamp> executed_all_;
+  std::map<std::string, detectors::Timestamp> counted_;
 };
 
 }  // namespace vigil::remediation

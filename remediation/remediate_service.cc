@@ -36,6 +36,7 @@ RemediateService::~RemediateService() {
   {
     std::lock_guard lock(pool_mutex_);
     stopping_ = true;
+    queue_.clear();  // nothing starts once the service is going away
   }
   pool_cv_.notify_all();
   for (std::thread& t : pool_) t.join();
@@ -61,10 +62,17 @@ ApprovalDesk::Result RemediateService::decide(const std::string& id, bool approv
     std::lock_guard lock(decisions_mutex_);
     decisions_.push_back(request);
   }
-  if (result.wait_for(kDecisionWait) != std::future_status::ready) {
-    return Result{Engine::Decision::kConflict, std::nullopt};  // the loop is stuck: decide nothing
+  if (result.wait_for(kDecisionWait) == std::future_status::ready) return result.get();
+  {
+    // Not taken yet: withdraw it, so it never takes effect after the caller was told no.
+    std::lock_guard lock(decisions_mutex_);
+    if (const auto it = std::find(decisions_.begin(), decisions_.end(), request);
+        it != decisions_.end()) {
+      decisions_.erase(it);
+      return Result{Engine::Decision::kConflict, std::nullopt, /*unavailable=*/true};
+    }
   }
-  return result.get();
+  return result.get();  // being decided right now: its answer is the truth
 }
 
 void RemediateService::workerLoop() {
@@ -77,6 +85,7 @@ void RemediateService::workerLoop() {
       x = std::move(queue_.front());
       queue_.pop_front();
       ++running_;
+      running_partitions_.insert(x.partition);
     }
     ActionResult result;
     const auto executor = executors_.find(x.action->type);
@@ -92,8 +101,18 @@ void RemediateService::workerLoop() {
     }
     std::lock_guard lock(pool_mutex_);
     --running_;
+    running_partitions_.erase(running_partitions_.find(x.partition));
     done_.push_back(Done{x.id, std::move(result)});
   }
+}
+
+void RemediateService::drainResults(Effects& fx) {
+  std::deque<Done> done;
+  {
+    std::lock_guard lock(pool_mutex_);
+    done.swap(done_);
+  }
+  for (const Done& d : done) engine_.onResult(d.id, d.result, clock_.now(), fx);
 }
 
 void RemediateService::apply(Effects& fx) {
@@ -117,7 +136,6 @@ void RemediateService::apply(Effects& fx) {
   }
   fx.executions.clear();
   pool_cv_.notify_all();
-  processed_seq_ = sink_->nextSequence();
 }
 
 void RemediateService::handleMessage(const stream::Message& message, Effects& fx) {
@@ -134,15 +152,17 @@ void RemediateService::handleMessage(const stream::Message& message, Effects& fx
     event_id = failure->event_id;
     engine_.onFailure(*failure, clock_.now(), fx);
   }
+  apply(fx);  // its outcomes are queued now: the commit waits for them
   processed_[stream::TopicPartition{std::string(r.topic), r.partition}].push_back(
-      Processed{r.offset + 1, event_id});
+      Processed{r.offset + 1, event_id, sink_->nextSequence()});
 }
 
 void RemediateService::commitDone(bool sync) {
   // Everything produced so far must be acknowledged: the outcomes are what a
   // restarted worker rebuilds from. An incident nothing durable knows yet
   // (queued behind another of its pipeline) holds its partition back.
-  if (sink_->ackedBefore() < processed_seq_ || !source_) return;
+  if (!source_) return;
+  const std::uint64_t acked = sink_->ackedBefore();
   std::vector<std::string> unrecorded = engine_.unrecorded();
   std::sort(unrecorded.begin(), unrecorded.end());
   std::vector<stream::CommitPosition> positions;
@@ -150,6 +170,7 @@ void RemediateService::commitDone(bool sync) {
     std::optional<stream::Offset> commit;
     while (!entries.empty()) {
       const Processed& p = entries.front();
+      if (p.needs_acked > acked) break;
       if (!p.event_id.empty() &&
           std::binary_search(unrecorded.begin(), unrecorded.end(), p.event_id)) {
         break;
@@ -185,34 +206,40 @@ void RemediateService::readOutcomes() {
           ++bad;
           return;
         }
-        if (o->status == OutcomeStatus::kResolved) {
-          open_outcomes_.erase(o->event_id);
-          std::erase(open_order_, o->event_id);
-          return;
-        }
-        auto [it, inserted] = open_outcomes_.try_emplace(o->event_id);
-        if (inserted) open_order_.push_back(o->event_id);
-        it->second.push_back(std::move(*o));
+        auto [it, inserted] = recorded_.try_emplace(o->event_id);
+        if (inserted) recorded_order_.push_back(o->event_id);
+        if (o->status == OutcomeStatus::kResolved) it->second.closed_at = o->timestamp;
+        it->second.outcomes.push_back(std::move(*o));
       },
       kReadOutcomes);
   if (bad > 0) {
     VIGIL_LOG(kWarn, kLog) << bad << " unreadable message(s) on " << options_.spec.outcomes_topic
                            << ": skipped";
   }
+  // Closed a day ago: not needed to recognise a redelivery any more.
+  const Timestamp forget_before = clock_.now() - std::chrono::hours(24);
+  std::erase_if(recorded_order_, [&](const std::string& id) {
+    const auto it = recorded_.find(id);
+    if (it == recorded_.end() || !it->second.closed_at || *it->second.closed_at > forget_before) {
+      return false;
+    }
+    recorded_.erase(it);
+    return true;
+  });
 }
 
 void RemediateService::onAssigned(const std::vector<stream::TopicPartition>& partitions) {
   // What the previous owner recorded for these partitions' pipelines.
   readOutcomes();
   std::size_t restored = 0;
-  for (const std::string& id : open_order_) {
-    const auto& outcomes = open_outcomes_.at(id);
+  for (const std::string& id : recorded_order_) {
+    const auto& outcomes = recorded_.at(id).outcomes;
     const std::int32_t partition = outcomes.front().detail.value("partition", -1);
     const bool ours = std::any_of(partitions.begin(), partitions.end(),
                                   [&](const auto& tp) { return tp.partition == partition; });
     if (!ours || engine_.knows(id)) continue;
     for (const OutcomeEvent& o : outcomes) engine_.restore(o);
-    ++restored;
+    restored += !recorded_.at(id).closed_at.has_value();
   }
   Effects fx;
   engine_.resume(clock_.now(), fx);
@@ -229,7 +256,32 @@ void RemediateService::onAssigned(const std::vector<stream::TopicPartition>& par
 }
 
 void RemediateService::onRevoked(const std::vector<stream::TopicPartition>& partitions, bool lost) {
+  const auto revoked = [&](std::int32_t p) {
+    return std::any_of(partitions.begin(), partitions.end(),
+                       [&](const auto& tp) { return tp.partition == p; });
+  };
+  // Nothing of these partitions starts here any more: the next owner issues it.
+  {
+    std::lock_guard lock(pool_mutex_);
+    std::erase_if(queue_, [&](const Execution& x) { return revoked(x.partition); });
+  }
   if (!lost && sink_) {
+    // What is running finishes and is recorded before the next owner reads the outcomes.
+    const auto deadline = std::chrono::steady_clock::now() + kFlush;
+    Effects fx;
+    for (;;) {
+      bool busy = false;
+      {
+        std::lock_guard lock(pool_mutex_);
+        for (const auto& tp : partitions)
+          busy = busy || running_partitions_.count(tp.partition) > 0;
+      }
+      drainResults(fx);
+      std::erase_if(fx.executions, [&](const Execution& x) { return revoked(x.partition); });
+      apply(fx);
+      if (!busy || std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     sink_->flush(kFlush);
     commitDone(true);
   }
@@ -268,20 +320,12 @@ int RemediateService::run(const std::atomic<bool>& stop) {
 
   std::vector<stream::Message> batch;
   Effects fx;
-  const auto drainResults = [&] {
-    std::deque<Done> done;
-    {
-      std::lock_guard lock(pool_mutex_);
-      done.swap(done_);
-    }
-    for (const Done& d : done) engine_.onResult(d.id, d.result, clock_.now(), fx);
-  };
   try {
     while (!stop.load(std::memory_order_relaxed)) {
       batch.clear();
       source_->poll(batch, kPollBatch, kPollTimeout);
       for (const stream::Message& m : batch) handleMessage(m, fx);
-      drainResults();
+      drainResults(fx);
       std::deque<std::shared_ptr<DecisionRequest>> decisions;
       {
         std::lock_guard lock(decisions_mutex_);
@@ -321,7 +365,7 @@ int RemediateService::run(const std::atomic<bool>& stop) {
                                 "not recorded; a restart issues them again";
       break;
     }
-    drainResults();
+    drainResults(fx);
     fx.executions.clear();  // decided after stop: not started
     apply(fx);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

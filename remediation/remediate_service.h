@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,6 +74,14 @@ class RemediateService final : private stream::KafkaSource::Listener, public App
   struct Processed {
     stream::Offset next_offset;  // the offset after this failure event
     std::string event_id;        // its incident, if it opened one
+    std::uint64_t needs_acked;   // outcome sequence that must be acknowledged first
+  };
+  // What the outcomes topic holds of one incident: its outcomes in log order.
+  // Closed incidents are kept a day too, so a redelivered firing event of
+  // theirs is recognised by whoever owns the partition next.
+  struct Recorded {
+    std::vector<OutcomeEvent> outcomes;
+    std::optional<detectors::Timestamp> closed_at;
   };
 
   void onAssigned(const std::vector<stream::TopicPartition>& partitions) override;
@@ -84,6 +93,7 @@ class RemediateService final : private stream::KafkaSource::Listener, public App
   void refreshSnapshot();
   void workerLoop();
   void readOutcomes();
+  void drainResults(Effects& fx);
 
   Options options_;
   const detectors::Clock& clock_;
@@ -93,12 +103,10 @@ class RemediateService final : private stream::KafkaSource::Listener, public App
   std::unique_ptr<stream::EventSink> sink_;
   std::unique_ptr<stream::KafkaSource> source_;
   std::unique_ptr<stream::LogReader> outcomes_reader_;
-  // Outcomes of incidents still open, by event_id, in log order: what an
-  // assignment restores. Closed incidents are dropped as their `resolved` is read.
-  std::map<std::string, std::vector<OutcomeEvent>> open_outcomes_;
-  std::vector<std::string> open_order_;  // event ids in the order first seen
+  // Incidents on the outcomes topic, by event_id: what an assignment restores.
+  std::map<std::string, Recorded> recorded_;
+  std::vector<std::string> recorded_order_;  // event ids in the order first seen
   std::map<stream::TopicPartition, std::deque<Processed>> processed_;  // not yet committed
-  std::uint64_t processed_seq_ = 0;  // sink sequence when processing last produced
   std::uint64_t reported_delivery_failures_ = 0;
 
   // Executions run on a pool; results come back through done_.
@@ -108,6 +116,7 @@ class RemediateService final : private stream::KafkaSource::Listener, public App
   std::deque<Execution> queue_;
   std::deque<Done> done_;
   std::size_t running_ = 0;
+  std::multiset<std::int32_t> running_partitions_;  // of executions in flight
   bool stopping_ = false;
 
   std::mutex decisions_mutex_;

@@ -45,7 +45,7 @@ struct PlaybookStep {
 };
 
 struct Playbook {
-  std::vector<std::string> failure_types;  // empty: any
+  std::vector<std::string> failure_types;   // empty: any
   std::optional<std::string> dataset_glob;  // absent: any
   std::vector<PlaybookStep> steps;
   std::optional<std::string> escalate;

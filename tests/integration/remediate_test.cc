@@ -260,6 +260,12 @@ TEST_F(RemediateEndToEnd, ThreeTiers) {
       metrics.find("vigil_remediation_outcomes_total{action=\"rerun\",status=\"verified\"} 1"),
       std::string::npos)
       << metrics;
+  EXPECT_NE(metrics.find("vigil_remediation_time_to_verified_seconds_count 1"), std::string::npos);
+  EXPECT_NE(metrics.find("vigil_remediation_incidents_closed_total{how=\"verified\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("vigil_remediation_incidents_closed_total{how=\"escalated\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("vigil_remediation_approvals_pending 0"), std::string::npos);
   EXPECT_EQ(metrics.find(kRoutingKey), std::string::npos);
   EXPECT_EQ(metrics.find(kToken), std::string::npos);
   EXPECT_EQ(worker->terminate(), 0);

@@ -298,6 +298,26 @@ TEST(EngineTest, OverBudgetSkipsAndEscalates) {
   EXPECT_EQ(fx.executions.back().kind, Execution::Kind::kStep);
 }
 
+TEST(EngineTest, GlobalBudgetCapsAllPipelines) {
+  RemediateSpec spec = baseSpec();
+  spec.budget = {10, 2};
+  Engine engine(spec);
+  Effects fx;
+  for (int i = 0; i < 3; ++i) {
+    engine.onFailure(failure("f" + std::to_string(i), EventStatus::kFiring,
+                             FailureType::kLatencySpike, "etl_" + std::to_string(i)),
+                     kT0, fx);
+    if (fx.executions.back().kind == Execution::Kind::kStep) {
+      engine.onResult(fx.executions.back().id, done(), kT0, fx);
+    }
+  }
+  ASSERT_EQ(fx.executions.size(), 3u);
+  EXPECT_EQ(fx.executions[0].kind, Execution::Kind::kStep);
+  EXPECT_EQ(fx.executions[1].kind, Execution::Kind::kStep);
+  EXPECT_EQ(fx.executions[2].kind, Execution::Kind::kEscalation) << "the third pipeline is over";
+  EXPECT_EQ(fx.outcomes.back().status, OutcomeStatus::kSkippedBudget);
+}
+
 TEST(EngineTest, ShadowModeDecidesEverythingAndExecutesNothing) {
   RemediateSpec spec = baseSpec();
   spec.mode = Mode::kShadow;
@@ -465,6 +485,35 @@ TEST(EngineTest, RebuiltFromOutcomesGoesOnAlike) {
     EXPECT_EQ(a.outcomes[i].outcomeId(), b.outcomes[i].outcomeId());
   }
   EXPECT_FALSE(a.outcomes.empty());
+}
+
+// A closed incident rebuilt from its outcomes (resolved included, and an
+// action result recorded after it) stays closed: its firing event, delivered
+// again, runs nothing, and the budget counts its execution once.
+TEST(EngineTest, RebuiltClosedIncidentIgnoresARedelivery) {
+  RemediateSpec spec = baseSpec();
+  spec.budget = {1, 100};
+  Engine live(spec);
+  Effects fx;
+  live.onFailure(failure("f1", EventStatus::kFiring), kT0, fx);
+  live.onFailure(failure("r1", EventStatus::kResolved), kT0 + seconds(1), fx);
+  live.onResult(fx.executions[0].id, done(), kT0 + seconds(2), fx);
+  ASSERT_EQ(statuses(fx), (V{"resolved:rerun#1", "executed:rerun#1"}));
+
+  Engine rebuilt(spec);
+  for (int twice = 0; twice < 2; ++twice) {  // a partition given up and assigned again
+    for (const OutcomeEvent& o : fx.outcomes) rebuilt.restore(o);
+  }
+  Effects after;
+  rebuilt.resume(kT0 + seconds(3), after);
+  rebuilt.onFailure(failure("f1", EventStatus::kFiring), kT0 + seconds(4), after);
+  EXPECT_TRUE(after.executions.empty());
+  EXPECT_TRUE(after.outcomes.empty());
+  EXPECT_EQ(rebuilt.openIncidents(), 0u);
+  // Budget 1/h: the one execution is counted once, so the next one is over.
+  rebuilt.onFailure(failure("f2", EventStatus::kFiring), kT0 + seconds(5), after);
+  ASSERT_EQ(after.outcomes.size(), 1u);
+  EXPECT_EQ(after.outcomes[0].status, OutcomeStatus::kSkippedBudget);
 }
 
 TEST(OutcomeEventTest, JsonRoundTripAndStableIds) {
