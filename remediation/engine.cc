@@ -854,6 +854,22 @@ void Engine::restore(const OutcomeEvent& o) {
         f.event.window_end = timeOr(*w, "end", f.event.timestamp);
       }
       if (j.contains("field") && j["field"].is_string()) f.event.field = j["field"];
+      // The rest of evidenceJson(), so a rebuilt report says what the live one said.
+      if (j.contains("sample_count") && j["sample_count"].is_number_unsigned()) {
+        f.event.sample_count = j["sample_count"].get<std::uint64_t>();
+      }
+      if (j.contains("p95_seconds") && j["p95_seconds"].is_number())
+        f.event.p95_seconds = j["p95_seconds"].get<double>();
+      if (j.contains("p99_seconds") && j["p99_seconds"].is_number())
+        f.event.p99_seconds = j["p99_seconds"].get<double>();
+      for (const auto& [name, list] :
+           {std::pair{"missing", &f.event.missing}, std::pair{"added", &f.event.added},
+            std::pair{"changed", &f.event.changed}}) {
+        if (!j.contains(name) || !j[name].is_array()) continue;
+        for (const auto& v : j[name]) {
+          if (v.is_string()) list->push_back(v.get<std::string>());
+        }
+      }
     }
     created->group = groupOf(o.dataset, o.pipeline_id);
     for (const Playbook& p : spec_.playbooks) {

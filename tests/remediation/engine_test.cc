@@ -67,6 +67,10 @@ ReceivedFailure failure(const std::string& id, EventStatus status,
   f.event.timestamp = kT0;
   f.event.window_start = kT0 - minutes(5);
   f.event.window_end = kT0;
+  f.event.sample_count = 1234;
+  f.event.p95_seconds = 30;
+  f.event.p99_seconds = 45;
+  f.event.baseline = 1.5;
   return f;
 }
 
@@ -471,6 +475,9 @@ TEST(EngineTest, RebuiltFromOutcomesGoesOnAlike) {
   EXPECT_EQ(resumed_ids, live_ids);
   EXPECT_TRUE(resumed.outcomes.empty());
   EXPECT_EQ(rebuilt.openIncidents(), live.openIncidents());
+  // The rebuilt incident has the same evidence as the live one.
+  ASSERT_NE(rebuilt.firingOf("f1"), nullptr);
+  EXPECT_EQ(evidenceJson(rebuilt.firingOf("f1")->event), evidenceJson(live.firingOf("f1")->event));
 
   // From here both see the same inputs and decide the same outcomes.
   Effects a, b;
