@@ -284,6 +284,22 @@ TEST(EngineTest, ResolvedWhileTheActionRunsIsNotVerified) {
   EXPECT_EQ(engine.openIncidents(), 0u);
 }
 
+// A closed incident whose action is still running keeps its pipeline: the
+// next incident starts only once that action is done.
+TEST(EngineTest, TheNextIncidentWaitsForARunningActionOfAClosedOne) {
+  const RemediateSpec spec = baseSpec();
+  Engine engine(spec);
+  Effects fx;
+  engine.onFailure(failure("f1", EventStatus::kFiring), kT0, fx);
+  engine.onFailure(failure("s1", EventStatus::kFiring, FailureType::kStaleData), kT0 + seconds(1),
+                   fx);
+  engine.onFailure(failure("r1", EventStatus::kResolved), kT0 + seconds(2), fx);
+  EXPECT_EQ(fx.executions.size(), 1u) << "f1's rerun still runs";
+  engine.onResult(fx.executions[0].id, done(), kT0 + seconds(3), fx);
+  ASSERT_EQ(fx.executions.size(), 2u);
+  EXPECT_EQ(fx.executions[1].event_id, "s1");
+}
+
 TEST(EngineTest, OverBudgetSkipsAndEscalates) {
   RemediateSpec spec = baseSpec();
   spec.budget = {1, 100};
