@@ -59,6 +59,7 @@ struct DatasetDetector::Merged {
   const FieldSet* latest_fields = nullptr;
   Timestamp first_seen = Timestamp::max();
   Timestamp newest_seen = Timestamp::min();
+  SeriesState** state = nullptr;  // the cached alert state of the series (may hold null)
   // Storage for what several stores contribute.
   QuantileSketch merged_latency;
   FieldSet merged_fields;
@@ -385,6 +386,7 @@ void DatasetDetector::forEachMergedSeries(Timestamp end, std::span<const SeriesS
       }
     }
     if (!summed_volume) m.volume = static_cast<double>(m.records);
+    m.state = &entries_[i - n].state;
     f(key, m);
   }
 }
@@ -408,11 +410,13 @@ void DatasetDetector::evaluateStep(Timestamp end, std::span<const SeriesStore* c
           }
           series_.erase(it);
         }
+        *m.state = nullptr;
         evicted_.emplace_back(key);
         return;
       }
     }
-    SeriesState& state = stateFor(key);
+    if (*m.state == nullptr) *m.state = &stateFor(key);
+    SeriesState& state = **m.state;
     if (freshness_ && freshness_mode_ == FreshnessMode::kAtStepEnds) {
       if (!state.freshness) state.freshness = freshness_->newState();
       if (auto e = freshness_->evaluate(m.newest_seen, end, context, *state.freshness)) {

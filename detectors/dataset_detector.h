@@ -136,6 +136,9 @@ class DatasetDetector {
     std::string_view key;
     const SeriesStore::Series* series;
     const SeriesStore* store;
+    // The series' alert state, found once instead of hashed per step; cleared
+    // when the state is forgotten. Only the first entry of a key holds it.
+    SeriesState* state = nullptr;
   };
   std::vector<Entry> entries_;
   std::vector<std::pair<const SeriesStore*, std::uint64_t>> entries_generations_;
