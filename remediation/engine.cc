@@ -190,6 +190,8 @@ Engine::Incident* Engine::openIncidentOf(const ReceivedFailure& failure) {
   return nullptr;
 }
 
+std::size_t Engine::trackedPipelines() const { return groups_.size() + executed_.size(); }
+
 bool Engine::knows(const std::string& event_id) const { return incidents_.count(event_id) != 0; }
 
 const ReceivedFailure* Engine::firingOf(const std::string& event_id) const {
@@ -775,6 +777,12 @@ void Engine::tick(Timestamp now, Effects& out) {
       ++it;
     }
   }
+  std::erase_if(groups_, [](const auto& g) { return g.second.empty(); });
+  for (auto it = executed_.begin(); it != executed_.end();) {
+    it->second.erase(it->second.begin(), it->second.lower_bound(now - kHour + Duration{1}));
+    it = it->second.empty() ? executed_.erase(it) : std::next(it);
+  }
+  std::erase_if(counted_, [&](const auto& c) { return c.second <= now - kHour; });
   std::vector<Incident*> due;
   for (auto& [id, incident] : incidents_) {
     if (!incident->closed && incident->due <= now &&

@@ -122,6 +122,9 @@ class Engine {
   std::vector<Approval> pendingApprovals() const;
   std::size_t openIncidents() const;
   bool knows(const std::string& event_id) const;
+  // Pipelines the engine keeps anything for (incidents, budget): bounded by
+  // what happened in the last day.
+  std::size_t trackedPipelines() const;
   // The firing event of an incident (open or closed but still remembered).
   const ReceivedFailure* firingOf(const std::string& event_id) const;
 

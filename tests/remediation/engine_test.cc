@@ -539,6 +539,30 @@ TEST(EngineTest, RebuiltClosedIncidentIgnoresARedelivery) {
   EXPECT_EQ(after.outcomes[0].status, OutcomeStatus::kSkippedBudget);
 }
 
+// Memory follows the last day, not every pipeline ever seen.
+TEST(EngineTest, ForgetsClosedIncidentsAndIdlePipelinesAfterADay) {
+  const RemediateSpec spec = baseSpec();
+  Engine engine(spec);
+  Effects fx;
+  for (int i = 0; i < 100; ++i) {
+    const std::string pipeline = "etl_" + std::to_string(i);
+    engine.onFailure(failure("f" + std::to_string(i), EventStatus::kFiring,
+                             FailureType::kLatencySpike, pipeline),
+                     kT0, fx);
+    engine.onResult(fx.executions.back().id, done(), kT0, fx);
+    engine.onFailure(failure("r" + std::to_string(i), EventStatus::kResolved,
+                             FailureType::kLatencySpike, pipeline),
+                     kT0 + minutes(1), fx);
+  }
+  EXPECT_EQ(engine.openIncidents(), 0u);
+  EXPECT_GE(engine.trackedPipelines(), 100u);
+  engine.tick(kT0 + std::chrono::hours(23), fx);
+  EXPECT_TRUE(engine.knows("f7")) << "a redelivery within a day is still recognised";
+  engine.tick(kT0 + std::chrono::hours(25), fx);
+  EXPECT_FALSE(engine.knows("f7"));
+  EXPECT_EQ(engine.trackedPipelines(), 0u);
+}
+
 TEST(OutcomeEventTest, JsonRoundTripAndStableIds) {
   OutcomeEvent o;
   o.event_id = "9f2c4e1a7b3d5e60";
