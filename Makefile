@@ -20,6 +20,12 @@ test: PRESET = $(if $(CI),ci,release)
 test: build
 	@ctest --preset $(PRESET) -j $(JOBS)
 
+# End-to-end throughput: vigil detect beside a bare librdkafka consumer and a
+# Python baseline on the embedded broker (bench/e2e.py; options via BENCH_ARGS).
+bench: build
+	@scripts/bench-deps.sh
+	@python3 bench/e2e.py $(BENCH_ARGS)
+
 test-sanitize: deps
 	@cmake --preset debug >/dev/null
 	@cmake --build --preset debug -j $(JOBS)
