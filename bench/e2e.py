@@ -213,9 +213,10 @@ def check_retained(procs, bootstrap, delivered):
     return sizes
 
 
-def run_bare(procs, bootstrap, records, props, timeout):
-    argv = [BARE, "--bootstrap", bootstrap, "--topic", TOPIC, "--records", str(records),
-            "--group", f"bench-bare-{uuid.uuid4().hex[:8]}", "--timeout", str(timeout)]
+def run_reader(procs, name, argv, records, props, timeout):
+    """Runs a consumer that reads `records` and prints key=value pairs; returns
+    its timing row and the pairs."""
+    argv = list(argv)
     for k, v in props.items():
         argv += ["--set", f"{k}={v}"]
     cpu0 = children_cpu()
@@ -223,10 +224,18 @@ def run_bare(procs, bootstrap, records, props, timeout):
     cpu = children_cpu() - cpu0
     r = parse_pairs(last_line(out))
     if rc != 0 or r.get("complete") != "1":
-        raise BenchError(f"bare_consumer read {r.get('records', '?')} of {records}: {err.strip()[-500:]}")
-    return {"records": int(r["records"]), "timed": int(r["records"]),
-            "seconds": float(r["first_to_last_s"]), "total": float(r["total_s"]), "cpu": cpu,
-            "note": ""}
+        raise BenchError(f"{name} read {r.get('records', '?')} of {records}: {err.strip()[-500:]}")
+    row = {"records": int(r["records"]), "timed": int(r["records"]),
+           "seconds": float(r["first_to_last_s"]), "total": float(r["total_s"]), "cpu": cpu,
+           "note": ""}
+    return row, r
+
+
+def run_bare(procs, bootstrap, records, props, timeout):
+    argv = [BARE, "--bootstrap", bootstrap, "--topic", TOPIC, "--records", str(records),
+            "--group", f"bench-bare-{uuid.uuid4().hex[:8]}", "--timeout", str(timeout)]
+    row, _ = run_reader(procs, "bare_consumer", argv, records, props, timeout)
+    return row
 
 
 class Metrics:
@@ -314,18 +323,9 @@ def run_python(procs, python, bootstrap, records, props, timeout):
     argv = [python, BASELINE, "--bootstrap", bootstrap, "--topic", TOPIC, "--records",
             str(records), "--group", f"bench-python-{uuid.uuid4().hex[:8]}",
             "--timeout", str(timeout)]
-    for k, v in props.items():
-        argv += ["--set", f"{k}={v}"]
-    cpu0 = children_cpu()
-    rc, out, err = procs.run(argv, timeout=timeout + 30)
-    cpu = children_cpu() - cpu0
-    r = parse_pairs(last_line(out))
-    if rc != 0 or r.get("complete") != "1":
-        raise BenchError(f"python_baseline read {r.get('records', '?')} of {records}: "
-                         f"{err.strip()[-500:]}")
-    return {"records": int(r["records"]), "timed": int(r["records"]),
-            "seconds": float(r["first_to_last_s"]), "total": float(r["total_s"]), "cpu": cpu,
-            "note": f"{r['steps']} steps, {r['judged']} series judgements"}
+    row, r = run_reader(procs, "python_baseline", argv, records, props, timeout)
+    row["note"] = f"{r['steps']} steps, {r['judged']} series judgements"
+    return row
 
 
 def parse_duration(text):

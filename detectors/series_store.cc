@@ -41,15 +41,6 @@ SeriesStore::~SeriesStore() {
   if (budget_ != nullptr && !series_.empty()) budget_->release(series_.size());
 }
 
-namespace {
-
-void addNulls(std::vector<std::uint32_t>& nulls, std::uint32_t mask) {
-  const std::size_t n = std::min<std::size_t>(nulls.size(), 32);  // the mask has 32 bits
-  for (std::size_t i = 0; mask != 0 && i < n; ++i) nulls[i] += (mask >> i) & 1u;
-}
-
-}  // namespace
-
 SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
   auto it = series_.find(obs.series);
   if (it == series_.end()) {
@@ -93,7 +84,7 @@ SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
     WindowTotals& w = series.totals;
     ++w.records;
     if (w.nulls.size() != null_fields_) w.nulls.resize(null_fields_);
-    addNulls(w.nulls, obs.null_mask);
+    addNullMask(w.nulls, obs.null_mask);
     if (obs.latency_seconds) {
       const double v = *obs.latency_seconds;
       const bool first = w.latency.empty();

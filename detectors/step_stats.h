@@ -11,6 +11,12 @@
 
 namespace vigil::detectors {
 
+// Counts the set bits of an observation's null mask into per-field counters.
+inline void addNullMask(std::vector<std::uint32_t>& nulls, std::uint32_t mask) {
+  const std::size_t n = std::min<std::size_t>(nulls.size(), 32);  // the mask has 32 bits
+  for (std::size_t i = 0; mask != 0 && i < n; ++i) nulls[i] += (mask >> i) & 1u;
+}
+
 // Everything the checks keep about one series for one step (one sub-window).
 // Sub-windows merge: the window statistic is the merge of its steps, and a
 // series spread over partitions is the merge of its per-partition steps.
@@ -30,10 +36,7 @@ struct StepStats {
     ++records;
     volume += obs.volume;
     if (obs.latency_seconds) latency.add(*obs.latency_seconds);
-    if (obs.null_mask != 0) {
-      const std::size_t n = std::min<std::size_t>(nulls.size(), 32);  // the mask has 32 bits
-      for (std::size_t i = 0; i < n; ++i) nulls[i] += (obs.null_mask >> i) & 1u;
-    }
+    addNullMask(nulls, obs.null_mask);
   }
   // A record's fields, interned in `shapes` as `obs_shape` (kUnshaped: not
   // interned, the table is full).

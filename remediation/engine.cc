@@ -17,25 +17,6 @@ constexpr Duration kHour = std::chrono::hours(1);
 constexpr std::size_t kMaxDedupKey = 255;
 constexpr Duration kRememberClosed = std::chrono::hours(24);
 
-std::uint64_t fnv(std::initializer_list<std::string_view> parts) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (const std::string_view part : parts) {
-    for (const char c : part) {
-      h ^= static_cast<unsigned char>(c);
-      h *= 1099511628211ull;
-    }
-    h ^= 0xff;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-std::string hex(std::uint64_t h) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
 std::string groupOf(const std::string& dataset, const std::string& pipeline_id) {
   return dataset + "/" + pipeline_id;
 }
@@ -150,6 +131,17 @@ std::string Approval::toJson() const {
 
 Engine::Engine(const RemediateSpec& spec) : spec_(spec) {}
 Engine::~Engine() = default;
+
+const Playbook* Engine::matchPlaybook(const detectors::FailureEvent& e) const {
+  const std::string_view type = detectors::failureTypeName(e.failure_type);
+  for (const Playbook& p : spec_.playbooks) {
+    const bool type_ok =
+        p.failure_types.empty() ||
+        std::find(p.failure_types.begin(), p.failure_types.end(), type) != p.failure_types.end();
+    if (type_ok && (!p.dataset_glob || globMatch(*p.dataset_glob, e.dataset))) return &p;
+  }
+  return nullptr;
+}
 
 const ActionSpec* Engine::actionNamed(const std::string& name) const {
   for (const ActionSpec& a : spec_.actions) {
@@ -376,7 +368,7 @@ std::string Engine::dedupKey(const Incident& incident) {
   std::string key = e.dataset + "/" + e.pipeline_id + "/" +
                     std::string(detectors::failureTypeName(e.failure_type)) + "/" +
                     incident.firing.event_id;
-  if (key.size() > kMaxDedupKey) key = key.substr(0, kMaxDedupKey - 17) + "~" + hex(fnv({key}));
+  if (key.size() > kMaxDedupKey) key = key.substr(0, kMaxDedupKey - 17) + "~" + stableId({key});
   return key;
 }
 
@@ -389,8 +381,8 @@ Duration Engine::backoffBefore(const Incident& incident, unsigned attempt) const
   const unsigned doublings = std::min(attempt - 2, 20u);
   const double base =
       static_cast<double>(step->backoff.count()) * static_cast<double>(1u << doublings);
-  const std::uint64_t h = fnv({incident.firing.event_id, std::to_string(incident.step),
-                               std::to_string(attempt), "backoff"});
+  const std::uint64_t h = stableHash({incident.firing.event_id, std::to_string(incident.step),
+                                      std::to_string(attempt), "backoff"});
   const double spread = static_cast<double>(h % 1'000'001) / 1'000'000.0;
   return Duration{static_cast<std::int64_t>(base * (0.5 + 0.5 * spread))};
 }
@@ -418,8 +410,8 @@ void Engine::runStep(Incident& incident, const ActionSpec& action, Timestamp now
   (void)now;
   Execution x;
   x.kind = Execution::Kind::kStep;
-  x.id = hex(fnv({incident.firing.event_id, action.name, std::to_string(incident.attempt), "step",
-                  std::to_string(incident.step)}));
+  x.id = stableId({incident.firing.event_id, action.name, std::to_string(incident.attempt), "step",
+                   std::to_string(incident.step)});
   x.event_id = incident.firing.event_id;
   x.action = &action;
   x.attempt = incident.attempt;
@@ -468,7 +460,7 @@ void Engine::drive(Incident& incident, Timestamp now, Effects& out) {
     if (action->risk == Risk::kMedium && !incident.approved) {
       OutcomeEvent o = outcome(incident, OutcomeStatus::kPendingApproval, action->name, now);
       o.detail["approval_id"] =
-          hex(fnv({incident.firing.event_id, std::to_string(incident.step), "approval"}));
+          stableId({incident.firing.event_id, std::to_string(incident.step), "approval"});
       o.detail["expires_at"] = detectors::formatRfc3339(now + spec_.approval_ttl);
       record(incident, std::move(o), out);
       return;
@@ -553,8 +545,8 @@ void Engine::escalate(Incident& incident, Timestamp now, Effects& out) {
   }
   Execution x;
   x.kind = Execution::Kind::kEscalation;
-  x.id = hex(fnv(
-      {incident.firing.event_id, action->name, std::to_string(incident.attempt), "escalation"}));
+  x.id = stableId(
+      {incident.firing.event_id, action->name, std::to_string(incident.attempt), "escalation"});
   x.event_id = incident.firing.event_id;
   x.action = action;
   x.attempt = incident.attempt;
@@ -603,7 +595,7 @@ void Engine::resolvePage(const Incident& incident, Effects& out) {
   }
   Execution x;
   x.kind = Execution::Kind::kPageResolve;
-  x.id = hex(fnv({incident.firing.event_id, incident.page->name, "resolve"}));
+  x.id = stableId({incident.firing.event_id, incident.page->name, "resolve"});
   x.event_id = incident.firing.event_id;
   x.action = incident.page;
   x.event = incident.firing.event;
@@ -657,17 +649,7 @@ void Engine::onFailure(const ReceivedFailure& failure, Timestamp now, Effects& o
   auto incident = std::make_unique<Incident>();
   incident->firing = failure;
   incident->group = groupOf(e.dataset, e.pipeline_id);
-  for (const Playbook& p : spec_.playbooks) {
-    const bool type_ok =
-        p.failure_types.empty() ||
-        std::find(p.failure_types.begin(), p.failure_types.end(),
-                  detectors::failureTypeName(e.failure_type)) != p.failure_types.end();
-    const bool dataset_ok = !p.dataset_glob || globMatch(*p.dataset_glob, e.dataset);
-    if (type_ok && dataset_ok) {
-      incident->playbook = &p;
-      break;
-    }
-  }
+  incident->playbook = matchPlaybook(e);
   auto& group = groups_[incident->group];
   const bool busy = std::any_of(group.begin(), group.end(),
                                 [&](const std::string& id) {
@@ -847,49 +829,12 @@ void Engine::restore(const OutcomeEvent& o) {
     f.event.pipeline_id = o.pipeline_id;
     f.event.failure_type = o.failure_type;
     f.partition = o.detail.value("partition", -1);
+    f.event.timestamp = o.timestamp;
     if (const auto it = o.detail.find("failure"); it != o.detail.end() && it->is_object()) {
-      const json& j = *it;
-      f.event.timestamp = timeOr(j, "timestamp", o.timestamp);
-      f.event.metric = j.value("metric", "");
-      f.event.actual_value = j.value("actual_value", 0.0);
-      f.event.threshold = j.value("threshold", 0.0);
-      if (j.contains("baseline") && j["baseline"].is_number())
-        f.event.baseline = j["baseline"].get<double>();
-      f.event.severity = detectors::parseSeverity(j.value("severity", "error"))
-                             .value_or(detectors::Severity::kError);
-      if (const auto w = j.find("window"); w != j.end() && w->is_object()) {
-        f.event.window_start = timeOr(*w, "start", f.event.timestamp);
-        f.event.window_end = timeOr(*w, "end", f.event.timestamp);
-      }
-      if (j.contains("field") && j["field"].is_string()) f.event.field = j["field"];
-      // The rest of evidenceJson(), so a rebuilt report says what the live one said.
-      if (j.contains("sample_count") && j["sample_count"].is_number_unsigned()) {
-        f.event.sample_count = j["sample_count"].get<std::uint64_t>();
-      }
-      if (j.contains("p95_seconds") && j["p95_seconds"].is_number())
-        f.event.p95_seconds = j["p95_seconds"].get<double>();
-      if (j.contains("p99_seconds") && j["p99_seconds"].is_number())
-        f.event.p99_seconds = j["p99_seconds"].get<double>();
-      for (const auto& [name, list] :
-           {std::pair{"missing", &f.event.missing}, std::pair{"added", &f.event.added},
-            std::pair{"changed", &f.event.changed}}) {
-        if (!j.contains(name) || !j[name].is_array()) continue;
-        for (const auto& v : j[name]) {
-          if (v.is_string()) list->push_back(v.get<std::string>());
-        }
-      }
+      readEvidence(*it, f.event);
     }
     created->group = groupOf(o.dataset, o.pipeline_id);
-    for (const Playbook& p : spec_.playbooks) {
-      const bool type_ok =
-          p.failure_types.empty() ||
-          std::find(p.failure_types.begin(), p.failure_types.end(),
-                    detectors::failureTypeName(o.failure_type)) != p.failure_types.end();
-      if (type_ok && (!p.dataset_glob || globMatch(*p.dataset_glob, o.dataset))) {
-        created->playbook = &p;
-        break;
-      }
-    }
+    created->playbook = matchPlaybook(f.event);
     incident = created.get();
     groups_[incident->group].push_back(o.event_id);
     incidents_[o.event_id] = std::move(created);

@@ -148,6 +148,8 @@ class Engine {
   OutcomeEvent outcome(const Incident& incident, OutcomeStatus status, const std::string& action,
                        detectors::Timestamp now) const;
   const ActionSpec* actionNamed(const std::string& name) const;
+  // The first playbook matching the failure (SPEC §2b); null for none.
+  const Playbook* matchPlaybook(const detectors::FailureEvent& event) const;
   const PlaybookStep* currentStep(const Incident& incident) const;
   const ActionSpec* escalationOf(const Incident& incident) const;
   bool withinBudget(const std::string& group, detectors::Timestamp now);

@@ -23,21 +23,6 @@ std::optional<FailureType> parseFailureType(std::string_view name) {
   return std::nullopt;
 }
 
-std::string hex64(std::uint64_t h) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-void fnv(std::uint64_t& h, std::string_view s) {
-  for (const char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  h ^= 0xff;  // field separator
-  h *= 1099511628211ull;
-}
-
 // Reads a string member; false (with `error`) when absent or not a string.
 bool member(const json& j, const char* name, std::string& out, std::string& error) {
   const auto it = j.find(name);
@@ -165,6 +150,33 @@ json evidenceJson(const detectors::FailureEvent& e) {
   return j;
 }
 
+void readEvidence(const json& j, detectors::FailureEvent& e) {
+  std::string ignored;
+  (void)timeMember(j, "timestamp", e.timestamp, ignored);
+  e.window_start = e.window_end = e.timestamp;
+  if (const auto w = j.find("window"); w != j.end() && w->is_object()) {
+    (void)timeMember(*w, "start", e.window_start, ignored);
+    (void)timeMember(*w, "end", e.window_end, ignored);
+  }
+  if (const auto it = j.find("metric"); it != j.end() && it->is_string()) e.metric = *it;
+  e.actual_value = number(j, "actual_value").value_or(e.actual_value);
+  e.threshold = number(j, "threshold").value_or(e.threshold);
+  if (const auto it = j.find("severity"); it != j.end() && it->is_string()) {
+    e.severity = detectors::parseSeverity(it->get<std::string>()).value_or(e.severity);
+  }
+  if (const auto b = number(j, "baseline")) e.baseline = b;
+  if (const auto it = j.find("sample_count"); it != j.end() && it->is_number_unsigned()) {
+    e.sample_count = it->get<std::uint64_t>();
+  }
+  if (const auto p95 = number(j, "p95_seconds")) e.p95_seconds = p95;
+  if (const auto p99 = number(j, "p99_seconds")) e.p99_seconds = p99;
+  if (const auto it = j.find("field"); it != j.end() && it->is_string()) e.field = *it;
+  for (const auto& [name, list] : {std::pair{"missing", &e.missing}, std::pair{"added", &e.added},
+                                   std::pair{"changed", &e.changed}}) {
+    if (j.contains(name)) *list = strings(j, name);
+  }
+}
+
 namespace {
 constexpr std::array<std::pair<OutcomeStatus, std::string_view>, 12> kStatusNames = {{
     {OutcomeStatus::kExecuted, "executed"},
@@ -215,14 +227,28 @@ std::optional<Risk> parseRisk(std::string_view name) {
   return std::nullopt;
 }
 
-std::string OutcomeEvent::outcomeId() const {
+std::uint64_t stableHash(std::initializer_list<std::string_view> parts) {
   std::uint64_t h = 14695981039346656037ull;
-  fnv(h, event_id);
-  fnv(h, detail.contains("step") ? detail["step"].dump() : "");
-  fnv(h, action);
-  fnv(h, std::to_string(attempt));
-  fnv(h, outcomeStatusName(status));
-  return hex64(h);
+  for (const std::string_view part : parts) {
+    for (const char c : part) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;  // field separator
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string stableId(std::initializer_list<std::string_view> parts) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(stableHash(parts)));
+  return buf;
+}
+
+std::string OutcomeEvent::outcomeId() const {
+  const std::string step = detail.contains("step") ? detail["step"].dump() : "";
+  return stableId({event_id, step, action, std::to_string(attempt), outcomeStatusName(status)});
 }
 
 std::string OutcomeEvent::toJson() const {

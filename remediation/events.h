@@ -1,5 +1,6 @@
 #pragma once
 
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -18,6 +19,12 @@ struct ReceivedFailure {
   std::int32_t partition = -1;  // of the failures topic; -1 when not from Kafka
 };
 
+// A stable 64-bit FNV-1a hash of `parts` (each followed by a separator), and
+// the same as 16 hex digits: the deterministic ids of outcomes, executions
+// and approvals, equal across restarts.
+std::uint64_t stableHash(std::initializer_list<std::string_view> parts);
+std::string stableId(std::initializer_list<std::string_view> parts);
+
 // Parses one failures-topic message. nullopt, with the reason in `error`, for
 // anything that is not a well-formed vigil.failure.v1 object.
 std::optional<ReceivedFailure> parseFailureEvent(std::string_view json, std::string& error);
@@ -25,6 +32,9 @@ std::optional<ReceivedFailure> parseFailureEvent(std::string_view json, std::str
 // The failure event's evidence as a JSON object (for outcome details and the
 // PagerDuty report): metric, values, threshold, baseline, window, context.
 nlohmann::json evidenceJson(const detectors::FailureEvent& event);
+// The inverse: fills `event`'s evidence from what evidenceJson() wrote (its
+// "timestamp" too, when present); absent or ill-typed members are left as they are.
+void readEvidence(const nlohmann::json& evidence, detectors::FailureEvent& event);
 
 enum class OutcomeStatus {
   kExecuted,
