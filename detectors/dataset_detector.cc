@@ -353,6 +353,7 @@ void DatasetDetector::forEachMergedSeries(Timestamp end, std::span<const SeriesS
     }
     for (const Entry& e : group) {
       const SeriesStore::Series& series = *e.series;
+      const FieldShapes& shapes = e.store->shapes();
       m.first_seen = std::min(m.first_seen, series.first_seen);
       m.newest_seen = std::max(m.newest_seen, series.newest_seen);
       const SeriesStore::WindowTotals& w = series.windowAt(end, spec_.window, spec_.step);
@@ -365,23 +366,23 @@ void DatasetDetector::forEachMergedSeries(Timestamp end, std::span<const SeriesS
       if (latest != nullptr) m.latest_records += latest->records;
       if (n == 1) {
         m.latency = &w.latency;
-        m.latest_fields = latest != nullptr ? &latest->fields : &kNoFields;
+        m.latest_fields = latest != nullptr ? &latest->fields(shapes) : &kNoFields;
         if (!schema_ || w.records == 0) {
           m.fields = &kNoFields;
         } else if (series.oneShape(end, spec_.window)) {
-          m.fields = &e.store->shapes().fields(series.shape);
+          m.fields = &shapes.fields(series.shape);
         } else {
           m.merged_fields.clear();
           series.ring.forEachInWindow(
-              end, [&](Timestamp, const StepStats& s) { m.merged_fields.merge(s.fields); });
+              end, [&](Timestamp, const StepStats& s) { m.merged_fields.merge(s.fields(shapes)); });
           m.fields = &m.merged_fields;
         }
       } else {
         m.merged_latency.merge(w.latency);
-        if (latest != nullptr) m.merged_latest_fields.merge(latest->fields);
+        if (latest != nullptr) m.merged_latest_fields.merge(latest->fields(shapes));
         if (schema_) {
           series.ring.forEachInWindow(
-              end, [&](Timestamp, const StepStats& s) { m.merged_fields.merge(s.fields); });
+              end, [&](Timestamp, const StepStats& s) { m.merged_fields.merge(s.fields(shapes)); });
         }
       }
     }

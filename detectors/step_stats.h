@@ -18,19 +18,21 @@ inline void addNullMask(std::vector<std::uint32_t>& nulls, std::uint32_t mask) {
 }
 
 // Everything the checks keep about one series for one step (one sub-window).
-// Sub-windows merge: the window statistic is the merge of its steps, and a
-// series spread over partitions is the merge of its per-partition steps.
+// A window's statistic combines its steps; a series spread over partitions
+// combines its per-partition windows (DatasetDetector does both).
 struct StepStats {
   QuantileSketch latency;             // seconds
   std::uint64_t records = 0;
   double volume = 0;                  // records, or the sum of count_field
   std::vector<std::uint32_t> nulls;   // per nulls.fields entry; empty without the nulls check
-  FieldSet fields;                    // empty without the schema check
   // The FieldShapes id every record of this step had; kNoFields before the
   // first, FieldShapes::kUnshaped once they differ. Meaningful only with the
-  // table of the store that holds the step.
+  // table of the store that holds the step. While the step has one shape its
+  // fields are the shape's and `mixed_fields` stays empty: a step costs no
+  // field merge until a record of another shape arrives.
   static constexpr std::uint32_t kNoFields = FieldShapes::kUnshaped - 1;
   std::uint32_t shape = kNoFields;
+  FieldSet mixed_fields;  // the union of the step's fields once its shapes differ
 
   void add(const Observation& obs) {
     ++records;
@@ -43,35 +45,29 @@ struct StepStats {
   void addFields(std::span<const FieldSeen> obs_fields, std::uint32_t obs_shape,
                  const FieldShapes& shapes) {
     if (obs_shape == shape && shape != FieldShapes::kUnshaped) return;
-    if (obs_shape == FieldShapes::kUnshaped) {
-      for (const FieldSeen& f : obs_fields) fields.add(f);
-    } else {
-      fields.merge(shapes.fields(obs_shape));
+    if (shape == kNoFields && obs_shape != FieldShapes::kUnshaped) {
+      shape = obs_shape;
+      return;
     }
-    shape = shape == kNoFields ? obs_shape : FieldShapes::kUnshaped;
+    if (shape < kNoFields) mixed_fields.merge(shapes.fields(shape));
+    if (obs_shape == FieldShapes::kUnshaped) {
+      for (const FieldSeen& f : obs_fields) mixed_fields.add(f);
+    } else {
+      mixed_fields.merge(shapes.fields(obs_shape));
+    }
+    shape = FieldShapes::kUnshaped;
+  }
+  // The fields the step's records had, given the table of the store holding it.
+  const FieldSet& fields(const FieldShapes& shapes) const {
+    return shape < kNoFields ? shapes.fields(shape) : mixed_fields;
   }
   void clear() {
     latency.clear();
     records = 0;
     volume = 0;
     std::fill(nulls.begin(), nulls.end(), 0);
-    fields.clear();
+    mixed_fields.clear();
     shape = kNoFields;
-  }
-  void merge(const StepStats& other) {
-    latency.merge(other.latency);
-    mergeCounts(other);
-  }
-  // Everything but the latency sketch, which windows keep incrementally.
-  void mergeCounts(const StepStats& other) {
-    records += other.records;
-    volume += other.volume;
-    if (nulls.size() < other.nulls.size()) nulls.resize(other.nulls.size());
-    for (std::size_t i = 0; i < other.nulls.size(); ++i) nulls[i] += other.nulls[i];
-    if (other.shape != kNoFields) {
-      fields.merge(other.fields);
-      shape = FieldShapes::kUnshaped;  // shape ids of two stores do not compare
-    }
   }
 };
 
