@@ -21,7 +21,12 @@ using detectors::Timestamp;
 constexpr std::string_view kLog = "stream";
 constexpr std::size_t kPollBatch = 10000;
 constexpr Duration kPollTimeout{100};
-constexpr std::size_t kMaxQueuedPerPartition = 50000;
+// Records a partition cannot place yet (its event time ran ahead of the
+// dataset's evaluation) wait in memory rather than in a pause: pausing makes
+// librdkafka drop what it prefetched and fetch it again. Up to this many bytes
+// of queued messages in all; above it, the partitions that are holding back are
+// paused until the queues drain to half of it.
+constexpr std::size_t kQueueBudgetBytes = std::size_t{256} << 20;
 constexpr int kMaxRoundIterations = 10000;
 constexpr Duration kShutdownFlush = std::chrono::seconds(30);
 constexpr Duration kRevokeFlush = std::chrono::seconds(10);
@@ -53,10 +58,13 @@ DetectService::DetectService(Options options, const detectors::Clock& clock, Str
     bindings_.push_back({&options_.datasets[d], &datasets_[d].detector.fields(),
                          datasets_[d].fields_mutex.get(), datasets_[d].series_budget.get()});
   }
-  threads_ = options_.detect.threads;
+  const unsigned threads = options_.detect.threads;
+  arena_ = std::make_unique<tbb::task_arena>(threads == 0 ? tbb::task_arena::automatic
+                                                          : static_cast<int>(threads));
 }
 
 DetectService::~DetectService() {
+  finishProcessing();
   // Leave the group while the sink still exists: revocation commits through it.
   if (source_) source_->close();
 }
@@ -90,22 +98,25 @@ int DetectService::run(const std::atomic<bool>& stop) {
                          << options_.detect.group_id << ", failures to "
                          << options_.detect.failures_topic;
 
-  tbb::task_arena arena(threads_ == 0 ? tbb::task_arena::automatic : static_cast<int>(threads_));
   std::vector<Message> batch;
   batch.reserve(kPollBatch);
   try {
     while (!stop.load(std::memory_order_relaxed)) {
       batch.clear();
+      // The records of the previous poll are processed meanwhile.
       source_->poll(batch, kPollBatch, kPollTimeout);
-      arena.execute([&] { round(batch); });
       sink_->poll();
+      finishProcessing();
+      arena_->execute([&] { round(batch); });
       commitAcknowledged(false);
       if (checkpoints_) {
         checkpoints_->poll();
         if (clock_.now() - last_checkpoint_ >= kCheckpointInterval) writeCheckpoints(Duration{0});
       }
       flushCounters();
+      startProcessing();
     }
+    finishProcessing();
   } catch (const std::exception& e) {
     VIGIL_LOG(kError, kLog) << "detection loop failed: " << e.what();
     return 1;
@@ -168,20 +179,15 @@ void DetectService::writeCheckpoints(Duration flush_timeout) {
 
 void DetectService::round(std::vector<Message>& batch) {
   const Timestamp now = clock_.now();
-  for (Message& m : batch) {
-    TopicPartition tp{std::string(m.record().topic), m.record().partition};
-    auto it = workers_.find(tp);
-    if (it == workers_.end()) continue;  // revoked meanwhile: the new owner reads it
-    it->second->enqueue(std::move(m));
-  }
-
+  // Evaluate what the last processing placed; records held back because their
+  // event time ran ahead get placed as evaluation moves on.
   std::vector<FailureEvent> events;
   for (int i = 0; i < kMaxRoundIterations; ++i) {
-    processQueued();
     const bool advanced = advanceDatasets(events);
     const bool holding = std::any_of(workers_.begin(), workers_.end(),
                                      [](const auto& w) { return w.second->hasWork(); });
     if (!holding || !advanced) break;
+    processQueued();
   }
   // Freshness runs on the clock, so a series that stops is judged without new records.
   if (now - last_freshness_ >= kFreshnessInterval) {
@@ -192,7 +198,26 @@ void DetectService::round(std::vector<Message>& batch) {
   }
   emit(events);
   for (auto& [tp, worker] : workers_) worker->tag(sink_->nextSequence());
+  // Only what is held back is queued at this point: pausing looks at that.
   updateResumePause();
+  enqueue(batch);
+}
+
+void DetectService::enqueue(std::vector<Message>& batch) {
+  // Consecutive messages mostly come from one partition: look it up once per run.
+  PartitionWorker* worker = nullptr;
+  const char* topic = nullptr;
+  PartitionId partition = -1;
+  for (Message& m : batch) {
+    const Record& r = m.record();
+    if (r.topic.data() != topic || r.partition != partition) {
+      topic = r.topic.data();
+      partition = r.partition;
+      const auto it = workers_.find(TopicPartition{std::string(r.topic), r.partition});
+      worker = it == workers_.end() ? nullptr : it->second.get();
+    }
+    if (worker != nullptr) worker->enqueue(std::move(m));  // else revoked: the new owner reads it
+  }
 }
 
 std::vector<const detectors::SeriesStore*> DetectService::storesOf(std::size_t dataset) const {
@@ -205,7 +230,7 @@ std::vector<const detectors::SeriesStore*> DetectService::storesOf(std::size_t d
   return stores;
 }
 
-void DetectService::processQueued() {
+std::vector<LaneLimits> DetectService::laneLimits() const {
   std::vector<LaneLimits> limits(datasets_.size());
   for (std::size_t d = 0; d < datasets_.size(); ++d) {
     const auto& spec = datasets_[d].detector.spec();
@@ -214,12 +239,39 @@ void DetectService::processQueued() {
     }
     limits[d].watermark = datasets_[d].watermark;
   }
+  return limits;
+}
+
+void DetectService::processQueued() {
+  const std::vector<LaneLimits> limits = laneLimits();
   std::vector<PartitionWorker*> busy;
   for (auto& [tp, worker] : workers_) {
     if (worker->hasWork()) busy.push_back(worker.get());
   }
   tbb::parallel_for_each(busy.begin(), busy.end(),
                          [&](PartitionWorker* worker) { worker->process(limits); });
+}
+
+void DetectService::startProcessing() {
+  std::vector<PartitionWorker*> busy;
+  for (auto& [tp, worker] : workers_) {
+    if (worker->hasWork()) busy.push_back(worker.get());
+  }
+  if (busy.empty()) return;
+  processing_limits_ = laneLimits();
+  processing_ = true;
+  arena_->execute([&] {
+    processing_group_->run([this, busy = std::move(busy)] {
+      tbb::parallel_for_each(busy.begin(), busy.end(),
+                             [&](PartitionWorker* worker) { worker->process(processing_limits_); });
+    });
+  });
+}
+
+void DetectService::finishProcessing() {
+  if (!processing_) return;
+  processing_ = false;
+  arena_->execute([&] { processing_group_->wait(); });
 }
 
 bool DetectService::advanceDatasets(std::vector<FailureEvent>& events) {
@@ -338,13 +390,16 @@ void DetectService::flushCounters() {
 }
 
 void DetectService::updateResumePause() {
+  std::size_t queued_bytes = 0;
+  for (const auto& [tp, worker] : workers_) queued_bytes += worker->queuedBytes();
   std::vector<TopicPartition> to_pause;
   std::vector<TopicPartition> to_resume;
   for (auto& [tp, worker] : workers_) {
-    const bool full = worker->queued() >= kMaxQueuedPerPartition || worker->hasWork();
     const bool paused = std::find(paused_.begin(), paused_.end(), tp) != paused_.end();
-    if (full && !paused) to_pause.push_back(tp);
-    if (!full && paused) to_resume.push_back(tp);
+    // Only a partition that is holding back keeps its queue after a round.
+    const bool holding = worker->hasWork();
+    if (!paused && holding && queued_bytes >= kQueueBudgetBytes) to_pause.push_back(tp);
+    if (paused && (!holding || queued_bytes < kQueueBudgetBytes / 2)) to_resume.push_back(tp);
   }
   if (!to_pause.empty()) {
     source_->pause(to_pause);
@@ -364,6 +419,7 @@ void DetectService::updateResumePause() {
 }
 
 void DetectService::onAssigned(const std::vector<TopicPartition>& partitions) {
+  finishProcessing();
   const Timestamp now = clock_.now();
   for (const TopicPartition& tp : partitions) {
     const auto it = datasets_by_topic_.find(tp.topic);
@@ -380,6 +436,7 @@ void DetectService::onAssigned(const std::vector<TopicPartition>& partitions) {
 }
 
 void DetectService::onRevoked(const std::vector<TopicPartition>& partitions, bool lost) {
+  finishProcessing();
   if (!lost && sink_) {
     // Still ours: deliver what was decided and commit behind it before letting go.
     sink_->flush(kRevokeFlush);

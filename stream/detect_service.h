@@ -1,5 +1,8 @@
 #pragma once
 
+#include <tbb/task_arena.h>
+#include <tbb/task_group.h>
+
 #include <atomic>
 #include <map>
 #include <memory>
@@ -59,7 +62,14 @@ class DetectService final : private KafkaSource::Listener {
   void onRevoked(const std::vector<TopicPartition>& partitions, bool lost) override;
 
   void round(std::vector<Message>& batch);
+  void enqueue(std::vector<Message>& batch);
+  std::vector<LaneLimits> laneLimits() const;
   void processQueued();
+  // Processing of queued records overlaps the next poll: started at the end of
+  // a round, finished before anything else touches the partition workers
+  // (the next round, a rebalance, shutdown).
+  void startProcessing();
+  void finishProcessing();
   std::vector<const detectors::SeriesStore*> storesOf(std::size_t dataset) const;
   bool advanceDatasets(std::vector<detectors::FailureEvent>& events);
   void emit(std::vector<detectors::FailureEvent>& events);
@@ -92,7 +102,10 @@ class DetectService final : private KafkaSource::Listener {
   std::uint64_t reported_restored_ = 0;
   std::uint64_t reported_delivery_failures_ = 0;
   std::atomic<bool> ready_{false};
-  unsigned threads_ = 1;
+  std::unique_ptr<tbb::task_arena> arena_;
+  std::unique_ptr<tbb::task_group> processing_group_ = std::make_unique<tbb::task_group>();
+  std::vector<LaneLimits> processing_limits_;  // the bounds the running processing uses
+  bool processing_ = false;
 };
 
 }  // namespace vigil::stream

@@ -43,17 +43,16 @@ class TopicPartitionList {
 
 }  // namespace
 
-Message::Message(RdKafka::Message* message) : message_(message) {
-  // topic_name() returns a temporary; the C name lives as long as the message.
-  const rd_kafka_message_t* raw = message_->c_ptr();
-  record_.topic = raw->rkt != nullptr ? rd_kafka_topic_name(raw->rkt) : "";
-  record_.partition = message_->partition();
-  record_.offset = message_->offset();
-  const RdKafka::MessageTimestamp ts = message_->timestamp();
-  record_.timestamp = detectors::timestampFromMillis(
-      ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? 0 : ts.timestamp);
-  if (const std::string* key = message_->key()) record_.key = *key;
-  record_.value = std::string_view(static_cast<const char*>(message_->payload()), message_->len());
+Message::Message(rd_kafka_message_t* message) : message_(message) {
+  record_.topic = message_->rkt != nullptr ? rd_kafka_topic_name(message_->rkt) : "";
+  record_.partition = message_->partition;
+  record_.offset = message_->offset;
+  rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+  const std::int64_t ms = rd_kafka_message_timestamp(message_, &type);
+  record_.timestamp =
+      detectors::timestampFromMillis(type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? 0 : ms);
+  record_.key = std::string_view(static_cast<const char*>(message_->key), message_->key_len);
+  record_.value = std::string_view(static_cast<const char*>(message_->payload), message_->len);
 }
 
 Message::Message(Message&& other) noexcept : message_(other.message_), record_(other.record_) {
@@ -62,7 +61,7 @@ Message::Message(Message&& other) noexcept : message_(other.message_), record_(o
 
 Message& Message::operator=(Message&& other) noexcept {
   if (this != &other) {
-    delete message_;
+    if (message_ != nullptr) rd_kafka_message_destroy(message_);
     message_ = other.message_;
     record_ = other.record_;
     other.message_ = nullptr;
@@ -70,7 +69,9 @@ Message& Message::operator=(Message&& other) noexcept {
   return *this;
 }
 
-Message::~Message() { delete message_; }
+Message::~Message() {
+  if (message_ != nullptr) rd_kafka_message_destroy(message_);
+}
 
 // Applies cooperative (incremental) or eager assignments as librdkafka asks,
 // telling the Listener first on revocation so it can commit while it still owns
@@ -157,26 +158,29 @@ std::unique_ptr<KafkaSource> KafkaSource::create(const Options& options, Listene
 KafkaSource::~KafkaSource() { close(); }
 
 void KafkaSource::poll(std::vector<Message>& out, std::size_t max, detectors::Duration timeout) {
+  // The C call: the C++ one wraps every message in an allocated object.
+  // Rebalance callbacks are served here all the same.
+  rd_kafka_t* rk = consumer_->c_ptr();
   int wait_ms = static_cast<int>(timeout.count());
   for (std::size_t n = 0; n < max; ++n) {
-    RdKafka::Message* raw = consumer_->consume(wait_ms);
+    rd_kafka_message_t* raw = rd_kafka_consumer_poll(rk, wait_ms);
     wait_ms = 0;
-    switch (raw->err()) {
-      case RdKafka::ERR_NO_ERROR:
+    if (raw == nullptr) return;  // timed out
+    switch (raw->err) {
+      case RD_KAFKA_RESP_ERR_NO_ERROR:
         out.push_back(Message(raw));
         continue;
-      case RdKafka::ERR__TIMED_OUT:
-      case RdKafka::ERR__PARTITION_EOF:
-        delete raw;
+      case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+        rd_kafka_message_destroy(raw);
         return;
       default: {
         static log::RateLimiter limiter(std::chrono::seconds(5));
         std::uint64_t suppressed = 0;
         if (limiter.allow(suppressed)) {
-          VIGIL_LOG(kWarn, kLog) << "consume error: " << raw->errstr()
+          VIGIL_LOG(kWarn, kLog) << "consume error: " << rd_kafka_message_errstr(raw)
                                  << (suppressed ? " (and " + std::to_string(suppressed) + " more)" : "");
         }
-        delete raw;
+        rd_kafka_message_destroy(raw);
         return;
       }
     }

@@ -10,8 +10,8 @@
 
 namespace RdKafka {
 class KafkaConsumer;
-class Message;
 }  // namespace RdKafka
+struct rd_kafka_message_s;
 
 namespace vigil::stream {
 
@@ -26,7 +26,8 @@ struct CommitPosition {
   Offset next_offset = 0;  // the offset of the next record to read, as Kafka commits it
 };
 
-// One consumed message, owned until destroyed; record() views into it.
+// One consumed message, owned until destroyed; record() views into it. Holds
+// librdkafka's C message itself: no wrapper is allocated per message.
 class Message {
  public:
   Message(Message&&) noexcept;
@@ -36,8 +37,8 @@ class Message {
 
  private:
   friend class KafkaSource;
-  explicit Message(RdKafka::Message* message);
-  RdKafka::Message* message_;
+  explicit Message(rd_kafka_message_s* message);
+  rd_kafka_message_s* message_;
   Record record_;
 };
 

@@ -95,6 +95,7 @@ void PartitionWorker::trimQueue() {
   for (const Lane& lane : lanes_) done = std::min(done, lane.position);
   while (base_ < done) {
     processed_through_ = queue_.front().record().offset + 1;
+    queued_bytes_ -= queuedSize(queue_.front());
     queue_.pop_front();
     ++base_;
   }

@@ -71,8 +71,12 @@ class PartitionWorker {
 
   const TopicPartition& topicPartition() const { return tp_; }
 
-  void enqueue(Message&& message) { queue_.push_back(std::move(message)); }
-  std::size_t queued() const { return queue_.size(); }
+  void enqueue(Message&& message) {
+    queued_bytes_ += queuedSize(message);
+    queue_.push_back(std::move(message));
+  }
+  // Memory the queued messages hold (payloads, keys and per-message overhead).
+  std::size_t queuedBytes() const { return queued_bytes_; }
   bool hasWork() const;
 
   // Processes queued messages on every lane, stopping a lane at a record it
@@ -95,11 +99,16 @@ class PartitionWorker {
  private:
   void processLane(Lane& lane, const LaneLimits& limits);
   void trimQueue();
+  static std::size_t queuedSize(const Message& m) {
+    return m.record().value.size() + m.record().key.size() + kMessageOverhead;
+  }
+  static constexpr std::size_t kMessageOverhead = 256;  // librdkafka's message and ours
 
   TopicPartition tp_;
   std::vector<Lane> lanes_;
   std::deque<Message> queue_;
   std::uint64_t base_ = 0;  // absolute index of queue_.front()
+  std::size_t queued_bytes_ = 0;
   std::optional<Offset> processed_through_;
   std::deque<std::pair<Offset, std::uint64_t>> tags_;
   std::optional<Offset> last_tagged_;
