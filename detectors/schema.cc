@@ -39,7 +39,35 @@ void FieldSet::add(FieldSeen f) {
 }
 
 void FieldSet::merge(const FieldSet& other) {
-  for (const FieldSeen& f : other.fields_) add(f);
+  // Both are sorted by id. Windows merge the same few fields step after step,
+  // so first look for anything new in one linear pass.
+  auto mine = fields_.begin();
+  bool adds = false;
+  for (const FieldSeen& f : other.fields_) {
+    while (mine != fields_.end() && mine->id < f.id) ++mine;
+    if (mine == fields_.end() || mine->id != f.id) {
+      adds = true;
+      break;
+    }
+    mine->types |= f.types;
+  }
+  if (!adds) return;
+  std::vector<FieldSeen> merged;
+  merged.reserve(fields_.size() + other.fields_.size());
+  auto a = fields_.begin();
+  auto b = other.fields_.begin();
+  while (a != fields_.end() || b != other.fields_.end()) {
+    if (b == other.fields_.end() || (a != fields_.end() && a->id < b->id)) {
+      merged.push_back(*a++);
+    } else if (a == fields_.end() || b->id < a->id) {
+      merged.push_back(*b++);
+    } else {
+      merged.push_back(FieldSeen{a->id, static_cast<std::uint8_t>(a->types | b->types)});
+      ++a;
+      ++b;
+    }
+  }
+  fields_ = std::move(merged);
 }
 
 bool FieldSet::operator==(const FieldSet& other) const {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <random>
 #include <vector>
 
@@ -144,6 +145,31 @@ TEST(FieldShapesTest, SameListSameIdAndSetsAreSorted) {
   EXPECT_EQ(shapes.fields(ix).fields()[0].id, 2);
   EXPECT_EQ(shapes.fields(ix).types(2), kJsonNumber);
   EXPECT_EQ(shapes.intern({}), 2u);  // no fields at all is a shape too
+}
+
+TEST(FieldSetTest, MergeIsTheUnionOfIdsAndTypes) {
+  // Against a plain map, over random sets: subsets (the fast path), new ids in
+  // front, between and behind, and new types on known ids.
+  std::mt19937 rng(7);
+  for (int round = 0; round < 2000; ++round) {
+    FieldSet a, b;
+    std::map<FieldId, std::uint8_t> expected;
+    const auto fill = [&](FieldSet& set, int n, int max_id) {
+      for (int i = 0; i < n; ++i) {
+        const FieldSeen f{static_cast<FieldId>(rng() % max_id),
+                          static_cast<std::uint8_t>(1u << (rng() % 6))};
+        set.add(f);
+        expected[f.id] |= f.types;
+      }
+    };
+    fill(a, static_cast<int>(rng() % 8), 12);
+    fill(b, static_cast<int>(rng() % 8), round % 2 == 0 ? 12 : 4);
+    a.merge(b);
+    std::vector<std::pair<FieldId, std::uint8_t>> got;
+    for (const FieldSeen& f : a.fields()) got.emplace_back(f.id, f.types);
+    const std::vector<std::pair<FieldId, std::uint8_t>> want(expected.begin(), expected.end());
+    ASSERT_EQ(got, want) << "round " << round;
+  }
 }
 
 TEST(FieldShapesTest, FullTableAnswersUnshaped) {
