@@ -89,15 +89,21 @@ void QuantileSketch::addAt(int index, std::uint64_t count) {
     addDense(index, count);
     return;
   }
-  for (auto& [i, c] : sparse_) {
-    if (i == index) {
-      addSaturating(c, count);
+  constexpr std::uint64_t kMaxPairCount = std::numeric_limits<std::uint16_t>::max();
+  for (auto& b : sparse_) {
+    if (b.index != index) continue;
+    if (b.count + count <= kMaxPairCount) {
+      b.count = static_cast<std::uint16_t>(b.count + count);
       return;
     }
+    densify();
+    addDense(index, count);
+    return;
   }
-  if (sparse_.size() < kSparseLimit) {
-    sparse_.emplace_back(index, static_cast<std::uint32_t>(
-                                    std::min<std::uint64_t>(count, std::numeric_limits<std::uint32_t>::max())));
+  const bool fits = index >= std::numeric_limits<std::int16_t>::min() &&
+                    index <= std::numeric_limits<std::int16_t>::max() && count <= kMaxPairCount;
+  if (fits && sparse_.size() < kSparseLimit) {
+    sparse_.push_back({static_cast<std::int16_t>(index), static_cast<std::uint16_t>(count)});
     return;
   }
   densify();
@@ -106,8 +112,8 @@ void QuantileSketch::addAt(int index, std::uint64_t count) {
 
 void QuantileSketch::densify() {
   dense_ = true;
-  for (const auto& [i, c] : sparse_) addDense(i, c);
-  std::vector<std::pair<int, std::uint32_t>>().swap(sparse_);  // dense from here on: free it
+  for (const SparseBucket& b : sparse_) addDense(b.index, b.count);
+  std::vector<SparseBucket>().swap(sparse_);  // dense from here on: free it
 }
 
 void QuantileSketch::addDense(int index, std::uint64_t count) {
@@ -185,9 +191,10 @@ void QuantileSketch::merge(const QuantileSketch& other) {
   const std::uint64_t other_zero = other.zero_count_;
   const std::uint64_t other_rejected = other.rejected_;
   if (&other == this && !dense_) {
-    for (auto& entry : sparse_) addSaturating(entry.second, entry.second);
+    const std::vector<SparseBucket> copy = sparse_;
+    for (const SparseBucket& b : copy) addAt(b.index, b.count);
   } else if (!other.dense_) {
-    for (const auto& [i, c] : other.sparse_) addAt(i, c);
+    for (const SparseBucket& b : other.sparse_) addAt(b.index, b.count);
   } else if (!dense_) {
     densify();
   }
@@ -232,9 +239,9 @@ void QuantileSketch::subtract(const QuantileSketch& other) {
   auto take = [this](int index, std::uint32_t c) {
     if (!dense_) {
       for (auto it = sparse_.begin(); it != sparse_.end(); ++it) {
-        if (it->first != index) continue;
-        it->second -= std::min(c, it->second);
-        if (it->second == 0) sparse_.erase(it);
+        if (it->index != index) continue;
+        it->count = static_cast<std::uint16_t>(it->count - std::min<std::uint32_t>(c, it->count));
+        if (it->count == 0) sparse_.erase(it);
         return;
       }
       return;
@@ -247,7 +254,7 @@ void QuantileSketch::subtract(const QuantileSketch& other) {
     bucket -= std::min(c, bucket);
   };
   if (!other.dense_) {
-    for (const auto& [i, c] : other.sparse_) take(i, c);
+    for (const SparseBucket& b : other.sparse_) take(b.index, b.count);
   } else {
     for (int k = other.used_first_; k <= other.used_last_; ++k) {
       const auto c = other.buckets_[static_cast<std::size_t>(k)];
@@ -293,15 +300,16 @@ double QuantileSketch::quantile(double q) const {
   const double hi = extremes_exact_ ? max_ : std::numeric_limits<double>::infinity();
   std::uint64_t seen = zero_count_;
   if (!dense_) {
-    std::array<std::pair<int, std::uint32_t>, kSparseLimit> sorted;
+    std::array<SparseBucket, kSparseLimit> sorted;
     std::copy(sparse_.begin(), sparse_.end(), sorted.begin());
     const auto end = sorted.begin() + static_cast<std::ptrdiff_t>(sparse_.size());
-    std::sort(sorted.begin(), end);
+    std::sort(sorted.begin(), end,
+              [](const SparseBucket& a, const SparseBucket& b) { return a.index < b.index; });
     for (auto it = sorted.begin(); it != end; ++it) {
-      seen += it->second;
-      if (seen > rank) return std::clamp(valueOf(it->first), lo, hi);
+      seen += it->count;
+      if (seen > rank) return std::clamp(valueOf(it->index), lo, hi);
     }
-    return extremes_exact_ || sparse_.empty() ? max_ : valueOf(sorted[sparse_.size() - 1].first);
+    return extremes_exact_ || sparse_.empty() ? max_ : valueOf(sorted[sparse_.size() - 1].index);
   }
   for (int k = used_first_; k <= used_last_; ++k) {
     seen += buckets_[static_cast<std::size_t>(k)];

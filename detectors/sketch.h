@@ -89,10 +89,16 @@ class QuantileSketch {
   void addDense(int index, std::uint64_t count);
   void densify();
 
-  // Small sketches (a sub-window of one series) keep (index, count) pairs: a
-  // merge then costs one add per pair, not a scan of a dense range. Past
-  // kSparseLimit distinct buckets the sketch turns dense for good (until clear()).
-  std::vector<std::pair<int, std::uint32_t>> sparse_;
+  // Small sketches (a sub-window of one series) keep (index, count) pairs of
+  // 16 bits each: a merge then costs one add per pair, not a scan of a dense
+  // range, and a sub-window of a few records costs a few bytes. Past
+  // kSparseLimit distinct buckets, or an index or count a pair cannot hold,
+  // the sketch turns dense for good (until clear()).
+  struct SparseBucket {
+    std::int16_t index;
+    std::uint16_t count;
+  };
+  std::vector<SparseBucket> sparse_;
   bool dense_ = false;
   std::vector<std::uint32_t> buckets_;  // dense: buckets_[k] counts index offset_ + k
   int offset_ = 0;
