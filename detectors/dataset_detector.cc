@@ -271,8 +271,8 @@ bool DatasetDetector::restoreState(std::string_view bytes, SeriesState& state) {
     }
   }
   if (!r.done()) return false;
-  if (latency) state.latency->baseline = std::move(latency);
-  if (volume) state.volume->baseline = std::move(volume);
+  if (latency) *state.latency->baseline = std::move(*latency);
+  if (volume) *state.volume->baseline = std::move(*volume);
   for (std::size_t i = 0; i < nulls.size(); ++i) {
     if (nulls[i]) state.nulls->baselines[i] = std::move(*nulls[i]);
   }

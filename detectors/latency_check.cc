@@ -21,7 +21,7 @@ LatencyCheck::LatencyCheck(const DatasetSpec& spec)
 
 LatencyCheck::State LatencyCheck::newState() const {
   State s{basics_.lifecycle()};
-  if (adaptive_) s.baseline.emplace(*adaptive_);
+  if (adaptive_) s.baseline = std::make_unique<AdaptiveBaseline>(*adaptive_);
   return s;
 }
 

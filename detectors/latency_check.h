@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -24,7 +25,7 @@ class LatencyCheck {
   struct State {
     AlertLifecycle lifecycle;
     enum class Cause { kP99, kP95, kAdaptive } cause = Cause::kP99;
-    std::optional<AdaptiveBaseline> baseline;
+    std::unique_ptr<AdaptiveBaseline> baseline;  // only with `adaptive`: it is large
   };
 
   explicit LatencyCheck(const DatasetSpec& spec);

@@ -19,7 +19,7 @@ VolumeCheck::VolumeCheck(const DatasetSpec& spec)
 
 VolumeCheck::State VolumeCheck::newState() const {
   State s{basics_.lifecycle(), basics_.lifecycle()};
-  if (adaptive_) s.baseline.emplace(*adaptive_);
+  if (adaptive_) s.baseline = std::make_unique<AdaptiveBaseline>(*adaptive_);
   return s;
 }
 

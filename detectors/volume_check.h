@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -21,7 +22,7 @@ class VolumeCheck {
   struct State {
     AlertLifecycle drop;
     AlertLifecycle spike;
-    std::optional<AdaptiveBaseline> baseline;
+    std::unique_ptr<AdaptiveBaseline> baseline;  // only with `adaptive`: it is large
   };
 
   explicit VolumeCheck(const DatasetSpec& spec);
