@@ -36,6 +36,10 @@ class AlertLifecycle {
 
   bool firing() const { return state_ == State::kFiring || state_ == State::kClearing; }
   bool pending() const { return state_ == State::kPending; }
+  // True when the next update can change the state only if the condition
+  // changes: inactive, or firing without clearing. Pending and clearing move
+  // with time alone.
+  bool settled() const { return state_ == State::kInactive || state_ == State::kFiring; }
   // When the current firing began (the timestamp of its firing event).
   std::optional<Timestamp> firingSince() const {
     return firing() ? std::optional<Timestamp>(fired_at_) : std::nullopt;

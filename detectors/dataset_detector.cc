@@ -1,5 +1,7 @@
 #include "detectors/dataset_detector.h"
 
+#include <numeric>
+
 #include <algorithm>
 
 #include "detectors/state_codec.h"
@@ -21,16 +23,23 @@ struct DatasetDetector::SeriesState {
 
   // True while any alert of the series is firing or pending.
   bool alerting() const {
-    auto busy = [](const AlertLifecycle& l) { return l.firing() || l.pending(); };
-    if (latency && busy(latency->lifecycle)) return true;
-    if (freshness && busy(freshness->lifecycle)) return true;
-    if (volume && (busy(volume->drop) || busy(volume->spike))) return true;
-    if (nulls) {
-      for (const auto& l : nulls->fields) {
-        if (busy(l)) return true;
-      }
-    }
-    return schema && busy(schema->lifecycle);
+    return anyLifecycle([](const AlertLifecycle& l) { return l.firing() || l.pending(); });
+  }
+  // True when, with its window unchanged, judging the series again can change
+  // nothing: no alert pending or clearing, no schema drift being watched.
+  bool settled() const {
+    return !anyLifecycle([](const AlertLifecycle& l) { return !l.settled(); }) &&
+           (!schema || schema->candidate.empty());
+  }
+
+ private:
+  template <class P>
+  bool anyLifecycle(P&& p) const {
+    if (latency && p(latency->lifecycle)) return true;
+    if (freshness && p(freshness->lifecycle)) return true;
+    if (volume && (p(volume->drop) || p(volume->spike))) return true;
+    if (nulls && std::any_of(nulls->fields.begin(), nulls->fields.end(), p)) return true;
+    return schema && p(schema->lifecycle);
   }
 };
 
@@ -89,6 +98,8 @@ DatasetDetector::DatasetDetector(DatasetSpec spec, FreshnessMode mode)
   if (spec_.nulls) nulls_.emplace(spec_);
   if (spec_.schema) schema_.emplace(spec_, *fields_);
   evict_after_ = evictionAge(spec_);
+  learns_every_step_ = (spec_.latency && spec_.latency->adaptive) ||
+                       (spec_.volume && spec_.volume->adaptive) || (spec_.nulls && spec_.nulls->adaptive);
   checkpointed_ = spec_.schema || (spec_.latency && spec_.latency->adaptive) ||
                   (spec_.volume && spec_.volume->adaptive) || (spec_.nulls && spec_.nulls->adaptive);
   settle_ = spec_.window + spec_.step * 2 + spec_.alert.for_duration + spec_.alert.keep_firing_for +
@@ -309,12 +320,11 @@ bool DatasetDetector::offerCheckpoint(std::string_view series, std::string bytes
   return true;
 }
 
-template <class F>
-void DatasetDetector::forEachMergedSeries(Timestamp end, std::span<const SeriesStore* const> stores,
-                                          F&& f) {
+void DatasetDetector::refreshSchedule(Timestamp end, std::span<const SeriesStore* const> stores) {
   // (series, store) pairs sorted by key: equal keys from several partitions
   // become neighbours to merge, and events come out in key order. Sorted
-  // again only when the stores or their sets of series changed.
+  // again only when the stores or their sets of series changed; a series
+  // keeps its schedule across that (it lives in the store).
   std::vector<std::pair<const SeriesStore*, std::uint64_t>> generations;
   generations.reserve(stores.size());
   for (const SeriesStore* store : stores) generations.emplace_back(store, store->generation());
@@ -329,19 +339,131 @@ void DatasetDetector::forEachMergedSeries(Timestamp end, std::span<const SeriesS
     std::stable_sort(entries_.begin(), entries_.end(),
                      [](const Entry& a, const Entry& b) { return a.key < b.key; });
     entries_generations_ = std::move(generations);
+    groups_.clear();
+    due_ = {};
+    for (std::uint32_t i = 0; i < entries_.size();) {
+      std::uint32_t n = 1;
+      while (i + n < entries_.size() && entries_[i + n].key == entries_[i].key) ++n;
+      const auto g = static_cast<std::uint32_t>(groups_.size());
+      groups_.push_back(Group{i, n});
+      Timestamp due = Timestamp::max();
+      for (std::uint32_t k = i; k < i + n; ++k) {
+        entries_[k].series->group = g;
+        due = std::min(due, entries_[k].series->due);
+      }
+      setDue(g, due);  // a new series: Timestamp::min(), judged now
+      i += n;
+    }
   }
+  // A series that received records is judged at the next step end.
+  for (const SeriesStore* store : stores) {
+    store->drainTouched([&](const SeriesStore::Series& series) {
+      if (series.group < groups_.size() && groupDue(series.group) > end) setDue(series.group, end);
+    });
+  }
+}
+
+Timestamp DatasetDetector::groupDue(std::uint32_t g) const {
+  return entries_[groups_[g].first].series->due;
+}
+
+void DatasetDetector::setDue(std::uint32_t g, Timestamp due) {
+  Group& group = groups_[g];
+  for (std::uint32_t k = group.first; k < group.first + group.count; ++k) entries_[k].series->due = due;
+  // One queue entry per group at a time, the earliest: a later due is queued
+  // when that entry comes up (see forEachDueSeries).
+  if (due < group.queued) {
+    due_.emplace(due, g);
+    group.queued = due;
+  }
+}
+
+Timestamp DatasetDetector::nextDue(Timestamp end, std::uint32_t g, const Merged& m,
+                                   const SeriesState* state) const {
+  const Duration step = spec_.step;
+  const Timestamp next = end + step;
+  if (state == nullptr || learns_every_step_ || !state->settled()) return next;
+  // The first step end at or after t.
+  const auto stepEndFrom = [&](Timestamp t) {
+    const Timestamp down = alignDown(t, step);
+    return down == t ? t : down + step;
+  };
+  Timestamp due = Timestamp::max();
+  const auto consider = [&](Timestamp t) { due = std::min(due, std::max(t, next)); };
+  // The window changes when a step with records enters it or leaves it. Only
+  // the steps that matter are looked at: those placed ahead of `end`, the
+  // latest, and the window's steps from its oldest up to the first with records.
+  const Group& group = groups_[g];
+  for (std::uint32_t k = group.first; k < group.first + group.count; ++k) {
+    const WindowRing<StepStats>& ring = entries_[k].series->ring;
+    // A store takes a slot for a step only to add a record to it.
+    const auto has_records = [&](Timestamp start) { return ring.holds(start); };
+    for (Timestamp s = end; s <= ring.newestStep(); s += step) {
+      if (has_records(s)) {
+        consider(s + step);
+        break;
+      }
+    }
+    // The schema check reads the latest step for missing fields: once it
+    // empties, a firing schema alert may clear (one that is not firing
+    // stays clear: an empty latest step has nothing missing).
+    if (schema_ && state->schema && state->schema->lifecycle.firing() && has_records(end - step)) {
+      consider(next);
+    }
+    // The window ending at E holds the steps starting at or after E - window.
+    Timestamp oldest = alignDown(end - spec_.window, step);
+    if (oldest < end - spec_.window) oldest += step;
+    for (Timestamp s = oldest; s < end; s += step) {
+      if (has_records(s)) {
+        consider(alignDown(s + spec_.window, step) + step);
+        break;
+      }
+    }
+  }
+  if (end - m.first_seen < spec_.window) consider(stepEndFrom(m.first_seen + spec_.window));
+  consider(stepEndFrom(m.newest_seen + evict_after_));
+  if (freshness_ && freshness_mode_ == FreshnessMode::kAtStepEnds && state->freshness &&
+      !state->freshness->lifecycle.firing()) {
+    consider(alignDown(m.newest_seen + freshness_->maxAge(), step) + step);  // age > max_age
+  }
+  if (state->judged_through > end) consider(state->judged_through + step);  // restored
+  return due;
+}
+
+template <class F>
+void DatasetDetector::forEachDueSeries(Timestamp end, std::span<const SeriesStore* const> stores,
+                                       F&& f) {
+  refreshSchedule(end, stores);
+  due_now_.clear();
+  while (!due_.empty() && due_.top().first <= end) {
+    const auto [queued, g] = due_.top();
+    due_.pop();
+    Group& group = groups_[g];
+    if (queued != group.queued) continue;  // superseded by an earlier entry
+    group.queued = Timestamp::max();
+    const Timestamp due = groupDue(g);
+    if (due <= end) {
+      due_now_.push_back(g);
+    } else {
+      setDue(g, due);  // put off since it was queued
+    }
+  }
+  if (judges_every_series_) {
+    due_now_.resize(groups_.size());
+    std::iota(due_now_.begin(), due_now_.end(), 0u);
+  }
+  std::sort(due_now_.begin(), due_now_.end());  // key order
 
   static const FieldSet kNoFields;
   Merged& m = *merged_;
   m.nulls.assign(nulls_ ? spec_.nulls->fields.size() : 0, 0);
   const bool summed_volume = spec_.volume && spec_.volume->count_field;
   const Timestamp latest_start = end - spec_.step;
-  for (std::size_t i = 0; i < entries_.size();) {
-    const std::string_view key = entries_[i].key;
-    std::size_t n = 1;
-    while (i + n < entries_.size() && entries_[i + n].key == key) ++n;
-    const std::span<const Entry> group = std::span(entries_).subspan(i, n);
-    i += n;
+  for (const std::uint32_t g : due_now_) {
+    const std::uint32_t first = groups_[g].first;
+    const std::uint32_t n = groups_[g].count;
+    const std::string_view key = entries_[first].key;
+    const std::span<const Entry> group = std::span(entries_).subspan(first, n);
     m.clear();
     if (n > 1) {
       m.merged_latency.clear();
@@ -387,15 +509,16 @@ void DatasetDetector::forEachMergedSeries(Timestamp end, std::span<const SeriesS
       }
     }
     if (!summed_volume) m.volume = static_cast<double>(m.records);
-    m.state = &entries_[i - n].state;
+    m.state = &entries_[first].state;
     f(key, m);
+    setDue(g, nextDue(end, g, m, *m.state));
   }
 }
 
 void DatasetDetector::evaluateStep(Timestamp end, std::span<const SeriesStore* const> stores,
                                    std::vector<FailureEvent>& out) {
   const std::size_t first_event = out.size();
-  forEachMergedSeries(end, stores, [&](std::string_view key, const Merged& m) {
+  forEachDueSeries(end, stores, [&](std::string_view key, const Merged& m) {
     const SeriesContext context{spec_.name, spec_.topic, key};
     if (end - m.newest_seen >= evict_after_) {
       const auto it = series_.find(key);

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -67,6 +69,13 @@ class DatasetDetector {
 
   std::size_t trackedSeries() const { return series_.size(); }
 
+  // A series is judged at a step end only when something it is judged on can
+  // have changed: a record arrived, a step with records entered or left its
+  // window, an alert is pending or clearing, a baseline learns, a time limit
+  // (full window, max_age, eviction) comes due. This judges every series at
+  // every step instead, as a reference for tests and benchmarks.
+  void judgeEverySeriesEveryStep(bool on) { judges_every_series_ = on; }
+
   // A series idle this long, with no alert firing or pending, is forgotten:
   // its alert state here and, through takeEvicted(), its windows in every
   // store. A stale series is firing, so freshness keeps it until it returns.
@@ -103,8 +112,18 @@ class DatasetDetector {
   void evaluateStep(Timestamp end, std::span<const SeriesStore* const> stores,
                     std::vector<FailureEvent>& out);
   // Calls f(key, merged) for every series across the stores, in key order.
+  // Calls f(key, merged) for every series due at `end`, in key order, then
+  // schedules its next judgement.
   template <class F>
-  void forEachMergedSeries(Timestamp end, std::span<const SeriesStore* const> stores, F&& f);
+  void forEachDueSeries(Timestamp end, std::span<const SeriesStore* const> stores, F&& f);
+  // Brings the key-sorted list of series up to date with the stores, and
+  // makes every series that received records due at `end`.
+  void refreshSchedule(Timestamp end, std::span<const SeriesStore* const> stores);
+  Timestamp groupDue(std::uint32_t g) const;
+  void setDue(std::uint32_t g, Timestamp due);
+  // The next step end after `end` at which judging group g can change anything
+  // without new records (Timestamp::max(): none).
+  Timestamp nextDue(Timestamp end, std::uint32_t g, const Merged& m, const SeriesState* state) const;
   SeriesState& stateFor(std::string_view key);
   void saveState(const SeriesState& state, std::string& out) const;
   bool restoreState(std::string_view bytes, SeriesState& state);
@@ -142,6 +161,20 @@ class DatasetDetector {
   };
   std::vector<Entry> entries_;
   std::vector<std::pair<const SeriesStore*, std::uint64_t>> entries_generations_;
+  // The entries of one key (one per store holding it), and the due time of
+  // its entry in due_ (Timestamp::max(): none queued).
+  struct Group {
+    std::uint32_t first;
+    std::uint32_t count;
+    Timestamp queued = Timestamp::max();
+  };
+  std::vector<Group> groups_;
+  std::priority_queue<std::pair<Timestamp, std::uint32_t>,
+                      std::vector<std::pair<Timestamp, std::uint32_t>>, std::greater<>>
+      due_;
+  std::vector<std::uint32_t> due_now_;  // scratch
+  bool learns_every_step_ = false;     // an adaptive bound observes every step
+  bool judges_every_series_ = false;
   std::unique_ptr<Merged> merged_;  // reused across series and steps
 };
 

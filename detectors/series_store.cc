@@ -34,7 +34,8 @@ SeriesStore::SeriesStore(SeriesStore&& other) noexcept
       generation_(other.generation_),
       track_shapes_(other.track_shapes_),
       shapes_(std::move(other.shapes_)),
-      series_(std::move(other.series_)) {}
+      series_(std::move(other.series_)),
+      touched_(std::move(other.touched_)) {}
 
 // A store given up (a revoked partition) returns its series to the budget.
 SeriesStore::~SeriesStore() {
@@ -67,6 +68,10 @@ SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
   oldest_seen_ = std::min(oldest_seen_, obs.event_time);
   if (slot->nulls.size() != null_fields_) slot->nulls.resize(null_fields_);
   slot->add(obs);
+  if (!series.touched) {
+    series.touched = true;
+    touched_.push_back(&series);
+  }
   if (track_shapes_) {
     const std::uint32_t shape = shapes_.intern(obs.fields);
     slot->addFields(obs.fields, shape, shapes_);
@@ -119,31 +124,39 @@ const SeriesStore::WindowTotals& SeriesStore::Series::windowAt(Timestamp end, Du
                                                                Duration step) const {
   if (window_end == end) return totals;
   WindowTotals& w = totals;
-  bool extremes_known = false;
-  if (window_end != Timestamp::min() && end - window_end == step) {
-    extremes_known = true;
-    if (const StepStats* entering = ring.slotAt(window_end)) {
-      addCounts(w, *entering);
-      if (!entering->latency.empty()) {
-        w.latency_min = w.latency.empty() ? entering->latency.min()
-                                          : std::min(w.latency_min, entering->latency.min());
-        w.latency_max = w.latency.empty() ? entering->latency.max()
-                                          : std::max(w.latency_max, entering->latency.max());
-        w.latency.merge(entering->latency);
+  // Slide one step at a time while that touches fewer sub-windows than
+  // summing the window afresh: a series judged only now and then (nothing
+  // changed in between) moves a few steps at once.
+  const std::int64_t steps_in_window = (window + step - step / 2) / step;
+  const bool slides = window_end != Timestamp::min() && end > window_end &&
+                      (end - window_end) % step == Duration{0} &&
+                      (end - window_end) / step * 2 <= steps_in_window;
+  bool extremes_known = slides;
+  if (slides) {
+    for (; window_end < end; window_end += step) {
+      if (const StepStats* entering = ring.slotAt(window_end)) {
+        addCounts(w, *entering);
+        if (!entering->latency.empty()) {
+          w.latency_min = w.latency.empty() ? entering->latency.min()
+                                            : std::min(w.latency_min, entering->latency.min());
+          w.latency_max = w.latency.empty() ? entering->latency.max()
+                                            : std::max(w.latency_max, entering->latency.max());
+          w.latency.merge(entering->latency);
+        }
       }
-    }
-    // The first step of the old window; a window that is not a multiple of
-    // the step never includes the step straddling its lower edge.
-    Timestamp leaving = alignDown(window_end - window, step);
-    if (leaving < window_end - window) leaving += step;
-    if (leaving < end - window) {
-      if (const StepStats* s = ring.slotAt(leaving)) {
-        subtractCounts(w, *s);
-        if (!s->latency.empty()) {
-          w.latency.subtract(s->latency);
-          // An extreme that leaves must be looked for again among the steps that stay.
-          if (s->latency.min() <= w.latency_min || s->latency.max() >= w.latency_max) {
-            extremes_known = false;
+      // The first step of the old window; a window that is not a multiple of
+      // the step never includes the step straddling its lower edge.
+      Timestamp leaving = alignDown(window_end - window, step);
+      if (leaving < window_end - window) leaving += step;
+      if (leaving < window_end + step - window) {
+        if (const StepStats* s = ring.slotAt(leaving)) {
+          subtractCounts(w, *s);
+          if (!s->latency.empty()) {
+            w.latency.subtract(s->latency);
+            // An extreme that leaves must be looked for again among the steps that stay.
+            if (s->latency.min() <= w.latency_min || s->latency.max() >= w.latency_max) {
+              extremes_known = false;
+            }
           }
         }
       }

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "detectors/dataset_spec.h"
 #include "detectors/observation.h"
@@ -55,6 +56,13 @@ class SeriesStore {
     // the evaluating thread between record batches.
     mutable WindowTotals totals;
     mutable Timestamp window_end = Timestamp::min();
+    // The DatasetDetector's schedule: the next step end at which it must
+    // judge this series even if no record arrives (Timestamp::min(): at the
+    // next one), and where the series sits in its list. Written by the
+    // evaluating thread between record batches, like the totals.
+    mutable Timestamp due = Timestamp::min();
+    mutable std::uint32_t group = 0;
+    mutable bool touched = false;  // in the store's touched list
 
     // The totals of the window ending at `end`, brought up to date.
     const WindowTotals& windowAt(Timestamp end, Duration window, Duration step) const;
@@ -101,11 +109,23 @@ class SeriesStore {
   // Forgets a series (the detector decided it is idle); no-op if absent.
   void evict(std::string_view key) {
     if (const auto it = series_.find(key); it != series_.end()) {
+      if (it->second.touched) std::erase(touched_, &it->second);
       series_.erase(it);
       generation_ = nextGeneration();
       if (budget_ != nullptr) budget_->release(1);
     }
   }
+  // Calls f(series) once for every series that received a record since the
+  // last call, and forgets them: what the detector needs to judge.
+  template <class F>
+  void drainTouched(F&& f) const {
+    for (const Series* series : touched_) {
+      series->touched = false;
+      f(*series);
+    }
+    touched_.clear();
+  }
+
   // The record shapes the steps' `shape` ids refer to.
   const FieldShapes& shapes() const { return shapes_; }
 
@@ -139,6 +159,7 @@ class SeriesStore {
   bool track_shapes_;  // the schema check runs
   FieldShapes shapes_;
   std::unordered_map<std::string, Series, KeyHash, std::equal_to<>> series_;
+  mutable std::vector<const Series*> touched_;  // drained by the evaluating thread
 };
 
 }  // namespace vigil::detectors

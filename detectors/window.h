@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 #include "detectors/time.h"
@@ -36,9 +37,12 @@ class WindowRing {
 
   // The sub-window of the step starting at `step_start`, if the ring holds it.
   const Stat* slotAt(Timestamp step_start) const {
-    const Slot& slot = slots_[indexOf(step_start)];
-    return slot.start == step_start ? &slot.stat : nullptr;
+    const std::size_t i = indexOf(step_start);
+    return starts_[i] == step_start ? &stats_[i] : nullptr;
   }
+  // True when the ring holds the step starting at `step_start`. Reads only
+  // the compact array of slot starts, not the sub-windows themselves.
+  bool holds(Timestamp step_start) const { return starts_[indexOf(step_start)] == step_start; }
 
   // The start of the newest step placed so far; Timestamp::min() when empty.
   Timestamp newestStep() const { return newest_; }
@@ -46,18 +50,18 @@ class WindowRing {
 
   Duration window() const { return window_; }
   Duration step() const { return step_; }
-  std::size_t capacity() const { return slots_.size(); }
+  std::size_t capacity() const { return starts_.size(); }
 
  private:
-  struct Slot {
-    Timestamp start = Timestamp::min();
-    Stat stat{};
-  };
   std::size_t indexOf(Timestamp step_start) const;
 
   Duration window_;
   Duration step_;
-  std::vector<Slot> slots_;
+  // Slot i holds the step starting at starts_[i] (Timestamp::min(): none yet)
+  // and its statistics stats_[i]; apart, so looking up which steps are held
+  // touches a few cache lines, not every sub-window.
+  std::vector<Timestamp> starts_;
+  std::vector<Stat> stats_;
   Timestamp newest_ = Timestamp::min();
 };
 

@@ -21,14 +21,15 @@ WindowRing<Stat>::WindowRing(Duration window, Duration step, std::size_t lookahe
   // ceil, so that a window that is not a multiple of the step still has a slot for every step
   // that overlaps it.
   const auto steps = static_cast<std::size_t>((window.count() + step.count() - 1) / step.count());
-  slots_.resize(steps + lookahead);
+  starts_.assign(steps + lookahead, Timestamp::min());
+  stats_.resize(steps + lookahead);
 }
 
 template <class Stat>
 std::size_t WindowRing<Stat>::indexOf(Timestamp step_start) const {
   // Floor modulo, so steps before 1970 (negative step numbers) map into the ring as well.
   const std::int64_t n = toMillis(step_start) / step_.count();
-  const auto cap = static_cast<std::int64_t>(slots_.size());
+  const auto cap = static_cast<std::int64_t>(starts_.size());
   std::int64_t i = n % cap;
   if (i < 0) i += cap;
   return static_cast<std::size_t>(i);
@@ -40,19 +41,19 @@ Stat* WindowRing<Stat>::slotFor(Timestamp t) {
   // A step a whole ring or more behind the newest is late whatever its slot
   // holds now, so lateness does not depend on which slots happen to be empty.
   if (newest_ != Timestamp::min() &&
-      s <= newest_ - step_ * static_cast<std::int64_t>(slots_.size())) {
+      s <= newest_ - step_ * static_cast<std::int64_t>(starts_.size())) {
     return nullptr;
   }
-  Slot& slot = slots_[indexOf(s)];
-  if (slot.start > s) return nullptr;  // the slot already moved on to a newer step
-  if (slot.start < s) {
+  const std::size_t i = indexOf(s);
+  if (starts_[i] > s) return nullptr;  // the slot already moved on to a newer step
+  if (starts_[i] < s) {
     // Empty (Timestamp::min()) or an older step at least `capacity` steps back: that step is
     // outside every window the lookahead protects, so its statistics can go.
-    slot.stat.clear();
-    slot.start = s;
+    stats_[i].clear();
+    starts_[i] = s;
   }
   if (s > newest_) newest_ = s;
-  return &slot.stat;
+  return &stats_[i];
 }
 
 template <class Stat>
@@ -64,8 +65,8 @@ void WindowRing<Stat>::forEachInWindow(Timestamp window_end, F&& f) const {
   Timestamp s = alignDown(lower, step_);
   if (s < lower) s += step_;
   for (; s < window_end; s += step_) {
-    const Slot& slot = slots_[indexOf(s)];
-    if (slot.start == s) f(s, std::as_const(slot.stat));
+    const std::size_t i = indexOf(s);
+    if (starts_[i] == s) f(s, std::as_const(stats_[i]));
   }
 }
 

@@ -1,0 +1,168 @@
+// The judging schedule: a detector that judges a series only when something
+// it is judged on can have changed emits exactly the events of one that
+// judges every series at every step.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "detectors/dataset_detector.h"
+#include "tests/detectors/replay_harness.h"
+
+namespace vigil::detectors {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+struct Record {
+  std::string series;
+  Timestamp time;
+  double latency;
+  std::uint32_t null_mask;
+  std::vector<FieldSeen> fields;
+  int partition;
+};
+
+// Series with different habits: steady, sparse (one record every few
+// windows), bursty with long silences (freshness, volume, eviction), a latency
+// spike, a null spike, and a field that disappears and comes back (schema).
+// Some series are spread over both partitions; some records are late.
+std::vector<Record> makeInput(std::uint32_t seed, FieldDictionary& dictionary) {
+  std::mt19937 rng(seed);
+  const FieldId user_id = *dictionary.intern("user_id");
+  const FieldId amount = *dictionary.intern("amount");
+  const FieldId region = *dictionary.intern("region");
+  std::vector<Record> out;
+  const Timestamp start = timestampFromMillis(1'736'950'000'000);
+  for (int ms = 0; ms < 3 * 3600 * 1000; ms += 50 + static_cast<int>(rng() % 200)) {
+    const int s = static_cast<int>(rng() % 12);
+    if (s >= 8 && rng() % 40 != 0) continue;  // series 8..11 are sparse
+    const int phase = ms / (15 * 60 * 1000);    // 15-minute phases
+    if (s % 4 == 1 && phase % 3 == 1) continue;  // silent for a phase: stale, volume drop, eviction
+    Record r;
+    r.series = "p" + std::to_string(s);
+    r.time = start + milliseconds(ms);
+    if (rng() % 50 == 0) r.time -= seconds(rng() % 20);  // late, some beyond the lateness
+    std::lognormal_distribution<double> normal(std::log(0.2), 0.3);
+    r.latency = normal(rng) * (s % 4 == 2 && phase % 2 == 1 ? 30 : 1);  // spikes
+    r.null_mask = (s % 4 == 3 && phase % 2 == 0) ? (rng() % 2 == 0 ? 1u : 3u) : 0u;
+    const bool drops_field = s % 3 == 0 && phase % 4 == 2;
+    r.fields = {{user_id, static_cast<std::uint8_t>(r.null_mask & 1 ? kJsonNull : kJsonString)}};
+    if (!drops_field) r.fields.push_back({amount, kJsonNumber});
+    if (s == 5 && phase == 5) r.fields.push_back({region, kJsonString});  // a new field for a while
+    r.partition = s % 5 == 0 ? static_cast<int>(rng() % 2) : s % 2;
+    out.push_back(std::move(r));
+  }
+  // Bursty series: 40 s of records every 3 to 4 minutes, opening with 10 s of
+  // slow, null-ridden records that lack a field. With no record after the
+  // burst, only the window moving on changes what they are judged on: the bad
+  // start leaves (alerts resolve), the volume drains (volume_drop), the age
+  // grows (stale_data).
+  for (int b = 0; b < 4; ++b) {
+    for (int burst_ms = 30'000 * b; burst_ms < 3 * 3600 * 1000;
+         burst_ms += 180'000 + static_cast<int>(rng() % 60'000)) {
+      for (int ms = 0; ms < 40'000; ms += 200 + static_cast<int>(rng() % 300)) {
+        const bool bad = ms < 10'000;
+        Record r;
+        r.series = "b" + std::to_string(b);
+        r.time = start + milliseconds(burst_ms + ms);
+        r.latency = bad ? 5.0 + (rng() % 100) / 10.0 : 0.1 + (rng() % 100) / 1000.0;
+        r.null_mask = bad ? 2u : 0u;
+        r.fields = {{user_id, kJsonString}};
+        if (!bad || b % 2 == 0) r.fields.push_back({amount, kJsonNumber});
+        r.partition = b == 0 ? static_cast<int>(rng() % 2) : b % 2;
+        out.push_back(std::move(r));
+      }
+    }
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Record& x, const Record& y) { return x.time < y.time; });
+  return out;
+}
+
+DatasetSpec everyCheck(Duration for_duration, Duration keep_firing_for) {
+  DatasetSpec spec = testing::baseSpec();
+  spec.window = seconds(60);
+  spec.step = seconds(10);
+  spec.allowed_lateness = seconds(10);
+  spec.latency = LatencySpec{std::nullopt, LatencyUnit::kSeconds, std::nullopt, seconds(2),
+                             std::nullopt};
+  spec.freshness = FreshnessSpec{seconds(90)};
+  spec.volume = VolumeSpec{std::nullopt, 5.0, 400.0, std::nullopt};
+  spec.nulls = NullsSpec{{"user_id", "amount"}, 0.3, std::nullopt};
+  spec.schema = SchemaSpec{{"user_id", "amount"}, true};
+  spec.alert.for_duration = for_duration;
+  spec.alert.keep_firing_for = keep_firing_for;
+  return spec;
+}
+
+// Replays the input over two partition stores the way detect does (records
+// first, then evaluation up to the slowest partition), applying evictions.
+std::vector<std::string> run(const DatasetSpec& spec, const std::vector<Record>& input,
+                             bool every_series) {
+  DatasetDetector detector(spec);
+  detector.judgeEverySeriesEveryStep(every_series);
+  // The records carry ids from makeInput's dictionary: the same names in the
+  // same order give the same ids here.
+  for (const char* name : {"user_id", "amount", "region"}) detector.fields().intern(name);
+  SeriesStore stores[2] = {SeriesStore(spec), SeriesStore(spec)};
+  const SeriesStore* views[] = {&stores[0], &stores[1]};
+  std::vector<FailureEvent> events;
+  Timestamp newest[2] = {Timestamp::min(), Timestamp::min()};
+  for (const Record& r : input) {
+    Observation obs;
+    obs.series = r.series;
+    obs.event_time = r.time;
+    obs.latency_seconds = r.latency;
+    obs.null_mask = r.null_mask;
+    obs.fields = r.fields;
+    const Timestamp watermark = std::min(newest[0], newest[1]);
+    if (watermark != Timestamp::min() && detector.isLate(r.time, watermark)) continue;
+    stores[r.partition].add(obs);
+    newest[r.partition] = std::max(newest[r.partition], r.time);
+    detector.advanceTo(std::min(newest[0], newest[1]), views, events);
+    for (const std::string& key : detector.takeEvicted()) {
+      for (SeriesStore& s : stores) s.evict(key);
+    }
+  }
+  detector.advanceTo(input.back().time + std::chrono::hours(3), views, events);
+  std::vector<std::string> out;
+  for (const FailureEvent& e : events) out.push_back(e.toJson());
+  return out;
+}
+
+class ScheduleTest : public ::testing::TestWithParam<std::uint32_t> {};
+
+TEST_P(ScheduleTest, SameEventsAsJudgingEverySeriesEveryStep) {
+  for (const auto& [for_duration, keep] :
+       {std::pair{seconds(0), seconds(0)}, std::pair{seconds(30), seconds(20)}}) {
+    const DatasetSpec spec = everyCheck(for_duration, keep);
+    FieldDictionary dictionary;
+    const std::vector<Record> input = makeInput(GetParam(), dictionary);
+    const auto scheduled = run(spec, input, false);
+    const auto reference = run(spec, input, true);
+    // The input must exercise every check, firing and resolving.
+    for (const char* type : {"latency_spike", "stale_data", "volume_drop", "null_spike",
+                             "schema_drift"}) {
+      for (const char* status : {"\"firing\"", "\"resolved\""}) {
+        const auto has = [&](const std::string& e) {
+          return e.find(type) != std::string::npos && e.find(status) != std::string::npos;
+        };
+        EXPECT_TRUE(std::any_of(reference.begin(), reference.end(), has)) << type << " " << status;
+      }
+    }
+    ASSERT_EQ(scheduled.size(), reference.size());
+    for (std::size_t i = 0; i < reference.size(); ++i) {
+      ASSERT_EQ(scheduled[i], reference[i]) << "event " << i;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, ScheduleTest, ::testing::Values(1u, 2u, 3u));
+
+}  // namespace
+}  // namespace vigil::detectors
