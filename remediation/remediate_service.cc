@@ -191,6 +191,9 @@ void RemediateService::commitDone(bool sync) {
 void RemediateService::refreshSnapshot() {
   std::vector<Approval> approvals = engine_.pendingApprovals();
   probe_.setApprovalsPending(approvals.size());
+  // pendingApprovals() is oldest first.
+  probe_.setOldestApprovalRequested(
+      approvals.empty() ? 0.0 : static_cast<double>(detectors::toMillis(approvals.front().requested_at)) / 1000.0);
   probe_.setIncidentsOpen(engine_.openIncidents());
   std::lock_guard lock(snapshot_mutex_);
   snapshot_ = std::move(approvals);

@@ -63,6 +63,12 @@ RemediationProbe::RemediationProbe(const std::vector<std::string>& actions)
                             .Help("Medium-risk steps waiting for a human decision.")
                             .Register(*registry_)
                             .Add({});
+  oldest_approval_requested_ =
+      &prometheus::BuildGauge()
+           .Name("vigil_remediation_approval_oldest_requested_timestamp_seconds")
+           .Help("Unix time at which the oldest pending approval was requested; 0 when none is.")
+           .Register(*registry_)
+           .Add({});
   delivery_failures_ = &prometheus::BuildCounter()
                             .Name("vigil_outcome_event_delivery_failures_total")
                             .Help("Outcome event deliveries that failed and were produced again.")
@@ -98,6 +104,9 @@ void RemediationProbe::setIncidentsOpen(std::size_t n) {
 }
 void RemediationProbe::setApprovalsPending(std::size_t n) {
   approvals_pending_->Set(static_cast<double>(n));
+}
+void RemediationProbe::setOldestApprovalRequested(double unix_seconds) {
+  oldest_approval_requested_->Set(unix_seconds);
 }
 void RemediationProbe::addDeliveryFailures(std::uint64_t n) {
   if (n) delivery_failures_->Increment(static_cast<double>(n));

@@ -31,6 +31,9 @@ class RemediationProbe {
   void addInvalidFailureEvent();
   void setIncidentsOpen(std::size_t n);
   void setApprovalsPending(std::size_t n);
+  // Unix time (s) at which the oldest pending approval was requested; 0 when
+  // none is pending. A timestamp, not an age, so it needs no updating.
+  void setOldestApprovalRequested(double unix_seconds);
   void addDeliveryFailures(std::uint64_t n);
 
   std::string scrape() const;
@@ -43,6 +46,7 @@ class RemediationProbe {
   prometheus::Counter* invalid_;
   prometheus::Gauge* incidents_open_;
   prometheus::Gauge* approvals_pending_;
+  prometheus::Gauge* oldest_approval_requested_;
   prometheus::Counter* delivery_failures_;
 };
 

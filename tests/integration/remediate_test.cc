@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -223,6 +224,12 @@ TEST_F(RemediateEndToEnd, ThreeTiers) {
   const json approvals = json::parse(list.body)["approvals"];
   ASSERT_EQ(approvals.size(), 1u) << list.body;
   EXPECT_EQ(approvals[0]["action"], "rollback");
+  const auto oldest = sampleValue(httpGet(port_, "/metrics").body,
+                                  "vigil_remediation_approval_oldest_requested_timestamp_seconds");
+  ASSERT_TRUE(oldest);
+  EXPECT_EQ(detectors::formatRfc3339(detectors::timestampFromMillis(std::llround(*oldest * 1000))),
+            approvals[0]["requested_at"])
+      << "the gauge holds when the pending approval was requested";
   const std::string id = approvals[0]["id"];
   std::vector<std::future<int>> calls;
   for (int i = 0; i < 50; ++i) {
@@ -266,6 +273,8 @@ TEST_F(RemediateEndToEnd, ThreeTiers) {
   EXPECT_NE(metrics.find("vigil_remediation_incidents_closed_total{how=\"escalated\"} 1"),
             std::string::npos);
   EXPECT_NE(metrics.find("vigil_remediation_approvals_pending 0"), std::string::npos);
+  EXPECT_EQ(sampleValue(metrics, "vigil_remediation_approval_oldest_requested_timestamp_seconds"),
+            0.0);
   EXPECT_EQ(metrics.find(kRoutingKey), std::string::npos);
   EXPECT_EQ(metrics.find(kToken), std::string::npos);
   EXPECT_EQ(worker->terminate(), 0);

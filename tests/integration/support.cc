@@ -203,6 +203,15 @@ HttpResult httpRequest(int port, const std::string& method, const std::string& p
   return result;
 }
 
+std::optional<double> sampleValue(const std::string& exposition, const std::string& series) {
+  for (const std::string& line : lines(exposition)) {
+    if (line.size() > series.size() && line.rfind(series, 0) == 0 && line[series.size()] == ' ') {
+      return std::strtod(line.c_str() + series.size() + 1, nullptr);
+    }
+  }
+  return std::nullopt;
+}
+
 Broker::Broker(const std::vector<std::string>& topics) {
   std::vector<std::string> args = {vigilBinary(), "broker"};
   for (const auto& t : topics) args.insert(args.end(), {"--topic", t});

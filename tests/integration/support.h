@@ -68,6 +68,10 @@ HttpResult httpGet(int port, const std::string& path);
 HttpResult httpRequest(int port, const std::string& method, const std::string& path,
                        const std::vector<std::string>& headers = {}, const std::string& body = "");
 
+// The value of one sample in a Prometheus text exposition, `series` written
+// as exposed (`name` or `name{label="value",...}`); nullopt when absent.
+std::optional<double> sampleValue(const std::string& exposition, const std::string& series);
+
 // A fresh directory under /tmp, removed with its contents on destruction.
 class TempDir {
  public:
