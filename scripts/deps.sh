@@ -8,6 +8,7 @@ packages=(
   librdkafka-dev libtbb-dev libboost-dev prometheus-cpp-dev libcivetweb-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsimdjson-dev libyaml-cpp-dev
   libcurl4-openssl-dev nlohmann-json3-dev
+  prometheus prometheus-alertmanager
 )
 if [[ "${1:-}" == "--with" ]]; then shift; packages+=("$@"); fi
 
