@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +25,25 @@ extern char** environ;
 namespace vigil::testing {
 
 std::string vigilBinary() { return VIGIL_BINARY; }
+
+namespace {
+
+// The body of a `Transfer-Encoding: chunked` response, without its framing.
+std::string dechunk(const std::string& framed) {
+  std::string body;
+  std::size_t at = 0;
+  for (;;) {
+    const std::size_t eol = framed.find("\r\n", at);
+    if (eol == std::string::npos) break;
+    const std::size_t size = std::strtoul(framed.c_str() + at, nullptr, 16);
+    if (size == 0) break;
+    body.append(framed, eol + 2, size);
+    at = eol + 2 + size + 2;
+  }
+  return body;
+}
+
+}  // namespace
 
 Process::Process(const std::vector<std::string>& args) {
   int out_pipe[2];
@@ -199,8 +220,58 @@ HttpResult httpRequest(int port, const std::string& method, const std::string& p
   result.status = std::atoi(response.c_str() + 9);
   if (const auto at = response.find("\r\n\r\n"); at != std::string::npos) {
     result.body = response.substr(at + 4);
+    std::string head = response.substr(0, at);
+    std::transform(head.begin(), head.end(), head.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (head.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
+      result.body = dechunk(result.body);
+    }
   }
   return result;
+}
+
+int freePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof addr;
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+std::string findProgram(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  for (std::size_t start = 0; start <= dirs.size();) {
+    std::size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    const std::string candidate = dirs.substr(start, end - start) + "/" + program;
+    if (end > start && access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return "";
+}
+
+std::string urlEncode(const std::string& text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
 }
 
 std::optional<double> sampleValue(const std::string& exposition, const std::string& series) {

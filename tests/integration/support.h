@@ -72,6 +72,16 @@ HttpResult httpRequest(int port, const std::string& method, const std::string& p
 // as exposed (`name` or `name{label="value",...}`); nullopt when absent.
 std::optional<double> sampleValue(const std::string& exposition, const std::string& series);
 
+// A TCP port on 127.0.0.1 that was free a moment ago, for programs that
+// cannot bind port 0 and report it (prometheus, alertmanager).
+int freePort();
+
+// The full path of `program` found on PATH; empty when it is not installed.
+std::string findProgram(const std::string& program);
+
+// `text` percent-encoded for a URL query value.
+std::string urlEncode(const std::string& text);
+
 // A fresh directory under /tmp, removed with its contents on destruction.
 class TempDir {
  public:
