@@ -10,6 +10,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "app/stubs.h"
@@ -140,6 +142,48 @@ class PrometheusEndToEnd : public ::testing::Test {
   static inline std::string remediate_metrics_;
 };
 
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Every query of the Grafana dashboard, with Grafana's variables replaced as
+// Grafana would for "all datasets" at a one-minute resolution.
+std::vector<std::string> dashboardQueries() {
+  std::vector<std::string> queries;
+  const json dashboard = json::parse(readFile(kDeploy + "/grafana/vigil.json"));
+  for (const json& panel : dashboard["panels"]) {
+    for (const json& target : panel.value("targets", json::array())) {
+      std::string expr = target["expr"];
+      expr = std::regex_replace(expr, std::regex(R"(\$dataset)"), ".*");
+      expr = std::regex_replace(expr, std::regex(R"(\$__rate_interval)"), "1m");
+      queries.push_back(expr);
+    }
+  }
+  for (const json& variable : dashboard["templating"]["list"]) {
+    if (variable.contains("definition")) queries.push_back(variable["definition"]);
+  }
+  return queries;
+}
+
+// The metric names a text uses: `vigil_*` names and recording rule names
+// (`level:vigil_*:operations`).
+std::set<std::string> namesUsed(const std::string& text, std::set<std::string>& recorded) {
+  std::set<std::string> used;
+  const std::regex rule_name(R"(\b[a-z_]+:vigil_[a-z_]+:[a-z0-9_]+)");
+  for (std::sregex_iterator it(text.begin(), text.end(), rule_name), end; it != end; ++it) {
+    recorded.insert(it->str());
+  }
+  const std::string rest = std::regex_replace(text, rule_name, "");
+  const std::regex metric(R"(\bvigil_[a-z_]+)");
+  for (std::sregex_iterator it(rest.begin(), rest.end(), metric), end; it != end; ++it) {
+    used.insert(it->str());
+  }
+  return used;
+}
+
 // A `prometheus` on loopback with the scrape job of
 // deploy/prometheus/prometheus-kubernetes.yml and the rules of
 // deploy/prometheus/rules/: pod discovery is replaced by a file that lists
@@ -220,6 +264,7 @@ class PrometheusServer {
     return value;
   }
 
+  HttpResult raw(const std::string& path) const { return httpGet(port_, path); }
   std::string logs() { return process_ ? process_->drainErr() : ""; }
 
  private:
@@ -287,6 +332,63 @@ TEST_F(PrometheusEndToEnd, PrometheusScrapesBothProcesses) {
   // Fired and resolved: the recording rule counts nothing firing.
   EXPECT_EQ(prometheus.valueWhen(R"(dataset_failure_type:vigil_failures_firing:sum{dataset="orders",)"
                                  R"(failure_type="latency_spike"})", 0),
+            0.0);
+}
+
+// The rules and the dashboard name only metrics the processes expose (or
+// the rules record), so a renamed metric cannot leave them silently empty.
+TEST_F(PrometheusEndToEnd, RulesAndDashboardNameOnlyExposedMetrics) {
+  std::set<std::string> exposed;
+  const std::regex type_line(R"(# TYPE (\S+) (\S+))");
+  for (const std::string* scrape : {&detect_metrics_, &remediate_metrics_}) {
+    for (std::sregex_iterator it(scrape->begin(), scrape->end(), type_line), end; it != end; ++it) {
+      const std::string name = (*it)[1];
+      exposed.insert(name);
+      if ((*it)[2] == "histogram") {
+        for (const char* suffix : {"_bucket", "_sum", "_count"}) exposed.insert(name + suffix);
+      }
+    }
+  }
+  // The rules without their comments (which name files, not metrics).
+  const std::string rules = std::regex_replace(readFile(kDeploy + "/prometheus/rules/vigil.yml"),
+                                               std::regex(R"((^|\n)\s*#[^\n]*)"), "$1");
+  std::set<std::string> defined;
+  const std::regex record_line(R"(record: (\S+))");
+  for (std::sregex_iterator it(rules.begin(), rules.end(), record_line), end; it != end; ++it) {
+    defined.insert((*it)[1]);
+  }
+  std::string queries;
+  for (const std::string& q : dashboardQueries()) queries += q + "\n";
+  const std::string& dashboard = queries;
+  for (const std::string* text : {&rules, &dashboard}) {
+    std::set<std::string> recorded;
+    for (const std::string& name : namesUsed(*text, recorded)) {
+      EXPECT_TRUE(exposed.contains(name)) << name << " is not exposed";
+    }
+    for (const std::string& name : recorded) {
+      EXPECT_TRUE(defined.contains(name)) << name << " is not recorded by a rule";
+    }
+  }
+  EXPECT_GE(defined.size(), 4u);
+}
+
+// Every query of the Grafana dashboard is valid PromQL that Prometheus
+// evaluates over the real series.
+TEST_F(PrometheusEndToEnd, DashboardQueriesEvaluate) {
+  PrometheusServer prometheus(*dir_, detect_port_, remediate_port_);
+  ASSERT_EQ(prometheus.valueWhen(R"(up{job="vigil-detect"})", 1), 1.0) << prometheus.logs();
+  const std::vector<std::string> queries = dashboardQueries();
+  EXPECT_GE(queries.size(), 20u);
+  for (const std::string& q : queries) {
+    // label_values() is Grafana's, not PromQL: ask for the series instead.
+    std::smatch m;
+    const std::string promql = std::regex_match(q, m, std::regex(R"(label_values\((\w+), \w+\))"))
+                                   ? m[1].str()
+                                   : q;
+    const HttpResult r = prometheus.raw("/api/v1/query?query=" + urlEncode(promql));
+    EXPECT_EQ(r.status, 200) << q << "\n" << r.body;
+  }
+  EXPECT_EQ(prometheus.valueWhen(R"(sum(dataset_failure_type:vigil_failures_firing:sum{dataset=~".*"}))", 0),
             0.0);
 }
 
