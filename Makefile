@@ -4,7 +4,7 @@ PRESET ?= release
 JOBS   ?= $(shell nproc)
 BUILD  := build
 
-.PHONY: deps build demo test test-sanitize bench format clean
+.PHONY: deps build demo test test-sanitize bench bench-latency format clean
 
 deps:
 	@scripts/deps.sh
@@ -25,6 +25,12 @@ test: build
 bench: build
 	@scripts/bench-deps.sh
 	@python3 bench/e2e.py $(BENCH_ARGS)
+
+# Detection latency on live input: a latency spike and a stall injected by
+# vigil gen, timed from the exact onset to the failure event (about 100 s).
+bench-latency: build
+	@scripts/bench-deps.sh
+	@python3 bench/detection_latency.py $(BENCH_ARGS)
 
 test-sanitize: deps
 	@cmake --preset debug >/dev/null
