@@ -22,6 +22,8 @@ import argparse
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -139,6 +141,13 @@ def main():
 
     procs = e2e.Processes()
     workdir = tempfile.mkdtemp(prefix="vigil-latency-")
+
+    def interrupted(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    # The children run in their own sessions: stop them on SIGTERM and Ctrl-C too.
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     try:
         when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         bootstrap = start_broker(procs, workdir, args.partitions)
@@ -211,11 +220,18 @@ def main():
         print(f"machine:  {e2e.machine()}")
         print(f"command:  make bench-latency  (python3 bench/detection_latency.py)")
         print(f"  gen:    {' '.join(gen_argv[1:])}  ({args.partitions} input partition(s))")
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
         return 0
     except e2e.BenchError as e:
         print(f"bench: {e} (work directory {workdir})", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip cleanup
         procs.stop_all()
 
 

@@ -124,6 +124,15 @@ def process_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def peak_rss_mb(pid):
+    """The peak resident memory (VmHWM) of a running process, in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def children_cpu():
     """CPU seconds of every child that has finished and been waited for."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -311,12 +320,14 @@ def run_vigil(procs, workdir, config_text, bootstrap, records, timeout, poll_s):
         print(f"warning: vigil counted {invalid} invalid records (see {log_path})",
               file=sys.stderr)
     cpu = process_cpu(p.pid)
+    rss = peak_rss_mb(p.pid)
     procs.stop(p, grace=40)
     # The first observation comes after vigil's first round (up to 10,000 records
     # polled and processed): those records are not in the timed interval.
     return {"records": count, "timed": count - first_count, "seconds": now - first,
-            "total": now - t0, "cpu": cpu, "note": f"first seen at {first_count}, polled every "
-                                       f"{poll_s * 1000:.0f} ms"}
+            "total": now - t0, "cpu": cpu, "rss": rss,
+            "note": f"first seen at {first_count}, polled every "
+                    f"{poll_s * 1000:.0f} ms"}
 
 
 def run_python(procs, python, bootstrap, records, props, timeout):
@@ -433,6 +444,7 @@ def main():
         python_rate = rate["python baseline"]
         print(f"vigil / bare   = {vigil / bare:.2f}  (target >= 0.7)")
         print(f"vigil / python = {vigil / python_rate:.1f}  (target >= 30)")
+        print(f"vigil detect peak resident memory: {results[1][1]['rss']:.0f} MiB")
         print()
         print("timed: records between the first and the last observation; "
               "vigil's are read from /metrics (" + results[1][1]["note"] + "); "
