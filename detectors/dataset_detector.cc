@@ -453,6 +453,16 @@ void DatasetDetector::forEachDueSeries(Timestamp end, std::span<const SeriesStor
     std::iota(due_now_.begin(), due_now_.end(), 0u);
   }
   std::sort(due_now_.begin(), due_now_.end());  // key order
+  // Below this many series a parallel pass costs more than it saves.
+  constexpr std::size_t kParallelWindows = 256;
+  if (parallel_for_ && due_now_.size() >= kParallelWindows) {
+    parallel_for_(due_now_.size(), [&](std::size_t i) {
+      const Group& group = groups_[due_now_[i]];
+      for (std::uint32_t k = group.first; k < group.first + group.count; ++k) {
+        entries_[k].series->windowAt(end, spec_.window, spec_.step);
+      }
+    });
+  }
 
   static const FieldSet kNoFields;
   Merged& m = *merged_;

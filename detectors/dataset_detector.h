@@ -76,6 +76,14 @@ class DatasetDetector {
   // every step instead, as a reference for tests and benchmarks.
   void judgeEverySeriesEveryStep(bool on) { judges_every_series_ = on; }
 
+  // Runs body(i) for every i in [0, n), possibly on several threads at once.
+  using ParallelFor = std::function<void(std::size_t n, const std::function<void(std::size_t)>& body)>;
+  // With one, the windows of the series due at a step end are brought up to
+  // date in parallel before they are judged one by one (judging touches
+  // shared state; moving a window touches only its series). `detect` gives
+  // its thread pool; without one everything runs on the calling thread.
+  void setParallelFor(ParallelFor parallel_for) { parallel_for_ = std::move(parallel_for); }
+
   // A series idle this long, with no alert firing or pending, is forgotten:
   // its alert state here and, through takeEvicted(), its windows in every
   // store. A stale series is firing, so freshness keeps it until it returns.
@@ -175,6 +183,7 @@ class DatasetDetector {
   std::vector<std::uint32_t> due_now_;  // scratch
   bool learns_every_step_ = false;     // an adaptive bound observes every step
   bool judges_every_series_ = false;
+  ParallelFor parallel_for_;
   std::unique_ptr<Merged> merged_;  // reused across series and steps
 };
 

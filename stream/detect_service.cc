@@ -1,5 +1,7 @@
 #include "stream/detect_service.h"
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
 #include <tbb/parallel_for_each.h>
 #include <tbb/task_arena.h>
 
@@ -53,6 +55,15 @@ DetectService::DetectService(Options options, const detectors::Clock& clock, Str
         std::make_unique<std::mutex>(), std::make_unique<AtomicSeriesBudget>(spec.max_series)});
     datasets_by_topic_[spec.topic].push_back(d);
     dataset_index_[spec.name] = d;
+  }
+  for (DatasetState& d : datasets_) {
+    // Evaluation runs inside the arena (round()): TBB spreads the windows over its threads.
+    d.detector.setParallelFor([](std::size_t n, const std::function<void(std::size_t)>& body) {
+      tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 64),
+                        [&](const tbb::blocked_range<std::size_t>& r) {
+                          for (std::size_t i = r.begin(); i != r.end(); ++i) body(i);
+                        });
+    });
   }
   for (std::size_t d = 0; d < datasets_.size(); ++d) {
     bindings_.push_back({&options_.datasets[d], &datasets_[d].detector.fields(),

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "detectors/dataset_detector.h"
@@ -103,9 +104,10 @@ DatasetSpec everyCheck(Duration for_duration, Duration keep_firing_for) {
 // Replays the input over two partition stores the way detect does (records
 // first, then evaluation up to the slowest partition), applying evictions.
 std::vector<std::string> run(const DatasetSpec& spec, const std::vector<Record>& input,
-                             bool every_series) {
+                             bool every_series, DatasetDetector::ParallelFor parallel_for = {}) {
   DatasetDetector detector(spec);
   detector.judgeEverySeriesEveryStep(every_series);
+  detector.setParallelFor(std::move(parallel_for));
   // The records carry ids from makeInput's dictionary: the same names in the
   // same order give the same ids here.
   for (const char* name : {"user_id", "amount", "region"}) detector.fields().intern(name);
@@ -163,6 +165,36 @@ TEST_P(ScheduleTest, SameEventsAsJudgingEverySeriesEveryStep) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, ScheduleTest, ::testing::Values(1u, 2u, 3u));
+
+// Windows moved by a parallel pass (here: in reverse order, two halves on two
+// threads) give the events of windows moved one by one.
+TEST(ParallelWindowTest, ChangesNoEvent) {
+  DatasetSpec spec = everyCheck(seconds(0), seconds(0));
+  spec.schema.reset();
+  std::mt19937 rng(4);
+  std::vector<Record> input;
+  const Timestamp start = timestampFromMillis(1'736'950'000'000);
+  for (int ms = 0; ms < 20 * 60 * 1000; ms += 2) {
+    Record r;
+    const int s = static_cast<int>(rng() % 400);
+    r.series = "s" + std::to_string(s);
+    r.time = start + milliseconds(ms);
+    r.latency = (s % 7 == 0 && ms > 600'000) ? 3.0 : 0.1 + (rng() % 100) / 1000.0;
+    r.null_mask = s % 11 == 0 && ms > 900'000 ? 1u : 0u;
+    r.partition = s % 2;
+    input.push_back(std::move(r));
+  }
+  const auto reference = run(spec, input, false);
+  const auto parallel = run(spec, input, false, [](std::size_t n, const auto& body) {
+    std::thread upper([&] {
+      for (std::size_t i = n; i-- > n / 2;) body(i);
+    });
+    for (std::size_t i = n / 2; i-- > 0;) body(i);
+    upper.join();
+  });
+  ASSERT_GT(reference.size(), 100u);
+  EXPECT_EQ(parallel, reference);
+}
 
 }  // namespace
 }  // namespace vigil::detectors
