@@ -320,41 +320,85 @@ bool DatasetDetector::offerCheckpoint(std::string_view series, std::string bytes
   return true;
 }
 
-void DatasetDetector::refreshSchedule(Timestamp end, std::span<const SeriesStore* const> stores) {
-  // (series, store) pairs sorted by key: equal keys from several partitions
-  // become neighbours to merge, and events come out in key order. Sorted
-  // again only when the stores or their sets of series changed; a series
-  // keeps its schedule across that (it lives in the store).
-  std::vector<std::pair<const SeriesStore*, std::uint64_t>> generations;
-  generations.reserve(stores.size());
-  for (const SeriesStore* store : stores) generations.emplace_back(store, store->generation());
-  if (generations != entries_generations_) {
-    entries_.clear();
-    for (const SeriesStore* store : stores) {
-      store->forEachSeries([&](std::string_view key, const SeriesStore::Series& series) {
-        entries_.push_back(Entry{key, &series, store});
+void DatasetDetector::syncEntries(std::span<const SeriesStore* const> stores) {
+  // (series, store) pairs sorted by key, then store: equal keys from several
+  // partitions become neighbours to merge, in the same order every time.
+  std::vector<std::tuple<const SeriesStore*, std::uint64_t, std::uint64_t>> seen;
+  seen.reserve(stores.size());
+  for (const SeriesStore* store : stores) {
+    seen.emplace_back(store, store->generation(), store->evictions());
+  }
+  if (seen == entries_generations_) return;
+  const auto before = [](const Entry& a, const Entry& b) {
+    return a.key != b.key ? a.key < b.key : a.store_index < b.store_index;
+  };
+  // The same stores, none of which forgot a series: only new series, each
+  // in its store's touched list (a series is touched when it is opened).
+  // (The reference mode of judgeEverySeriesEveryStep() always rebuilds.)
+  bool grew_only = !judges_every_series_ && seen.size() == entries_generations_.size();
+  for (std::size_t i = 0; grew_only && i < seen.size(); ++i) {
+    grew_only = std::get<0>(seen[i]) == std::get<0>(entries_generations_[i]) &&
+                std::get<2>(seen[i]) == std::get<2>(entries_generations_[i]);
+  }
+  std::size_t total = 0;
+  for (const SeriesStore* store : stores) total += store->seriesCount();
+  std::vector<Entry> added;
+  if (grew_only) {
+    for (std::uint32_t i = 0; i < stores.size(); ++i) {
+      stores[i]->forEachTouched([&](const SeriesStore::Series& series) {
+        if (series.group == SeriesStore::Series::kUnlisted) {
+          added.push_back(Entry{series.key, &series, stores[i], i});
+        }
       });
     }
-    // Stable: equal keys keep store order, so sums merge in the same order every time.
-    std::stable_sort(entries_.begin(), entries_.end(),
-                     [](const Entry& a, const Entry& b) { return a.key < b.key; });
-    entries_generations_ = std::move(generations);
-    groups_.clear();
-    due_ = {};
-    for (std::uint32_t i = 0; i < entries_.size();) {
-      std::uint32_t n = 1;
-      while (i + n < entries_.size() && entries_[i + n].key == entries_[i].key) ++n;
-      const auto g = static_cast<std::uint32_t>(groups_.size());
-      groups_.push_back(Group{i, n});
-      Timestamp due = Timestamp::max();
-      for (std::uint32_t k = i; k < i + n; ++k) {
-        entries_[k].series->group = g;
-        due = std::min(due, entries_[k].series->due);
-      }
-      setDue(g, due);  // a new series: Timestamp::min(), judged now
-      i += n;
-    }
+    grew_only = entries_.size() + added.size() == total;
   }
+  if (grew_only) {
+    std::sort(added.begin(), added.end(), before);
+    std::vector<Entry> merged;
+    merged.reserve(total);
+    std::merge(entries_.begin(), entries_.end(), added.begin(), added.end(),
+               std::back_inserter(merged), before);
+    entries_ = std::move(merged);
+  } else {
+    entries_.clear();
+    for (std::uint32_t i = 0; i < stores.size(); ++i) {
+      stores[i]->forEachSeries([&](std::string_view key, const SeriesStore::Series& series) {
+        entries_.push_back(Entry{key, &series, stores[i], i});
+      });
+    }
+    std::sort(entries_.begin(), entries_.end(), before);
+  }
+  entries_generations_ = std::move(seen);
+  rebuildGroups();
+}
+
+void DatasetDetector::rebuildGroups() {
+  groups_.clear();
+  std::vector<std::pair<Timestamp, std::uint32_t>> queue;
+  for (std::uint32_t i = 0; i < entries_.size();) {
+    std::uint32_t n = 1;
+    while (i + n < entries_.size() && entries_[i + n].key == entries_[i].key) ++n;
+    const auto g = static_cast<std::uint32_t>(groups_.size());
+    Timestamp due = Timestamp::max();
+    SeriesState* state = nullptr;
+    for (std::uint32_t k = i; k < i + n; ++k) {
+      entries_[k].series->group = g;
+      due = std::min(due, entries_[k].series->due);  // a new series: min, judged now
+      if (state == nullptr) state = entries_[k].state;
+      entries_[k].state = nullptr;
+    }
+    entries_[i].state = state;  // the first entry of a key holds its state
+    for (std::uint32_t k = i; k < i + n; ++k) entries_[k].series->due = due;
+    groups_.push_back(Group{i, n, due});
+    if (due != Timestamp::max()) queue.emplace_back(due, g);
+    i += n;
+  }
+  due_ = decltype(due_)(std::greater<>(), std::move(queue));
+}
+
+void DatasetDetector::refreshSchedule(Timestamp end, std::span<const SeriesStore* const> stores) {
+  syncEntries(stores);
   // A series that received records is judged at the next step end.
   for (const SeriesStore* store : stores) {
     store->drainTouched([&](const SeriesStore::Series& series) {
@@ -591,20 +635,18 @@ void DatasetDetector::evaluateFreshness(Timestamp now, std::span<const SeriesSto
                                         std::vector<FailureEvent>& out) {
   if (!freshness_) return;
   const std::size_t first_event = out.size();
-  std::vector<std::pair<std::string_view, Timestamp>> newest;
-  for (const SeriesStore* store : stores) {
-    store->forEachSeries([&](std::string_view key, const SeriesStore::Series& series) {
-      newest.emplace_back(key, series.newest_seen);
-    });
-  }
-  std::sort(newest.begin(), newest.end());
-  for (std::size_t i = 0; i < newest.size();) {
-    const std::string_view key = newest[i].first;
-    Timestamp t = Timestamp::min();
-    for (; i < newest.size() && newest[i].first == key; ++i) t = std::max(t, newest[i].second);
-    SeriesState& state = stateFor(key);
+  // One pass over the key-sorted list: no sort, no lookup by key.
+  syncEntries(stores);
+  for (const Group& group : groups_) {
+    Timestamp newest = Timestamp::min();
+    for (std::uint32_t k = group.first; k < group.first + group.count; ++k) {
+      newest = std::max(newest, entries_[k].series->newest_seen);
+    }
+    Entry& first = entries_[group.first];
+    if (first.state == nullptr) first.state = &stateFor(first.key);
+    SeriesState& state = *first.state;
     if (!state.freshness) state.freshness = freshness_->newState();
-    if (auto e = freshness_->evaluate(t, now, SeriesContext{spec_.name, spec_.topic, key},
+    if (auto e = freshness_->evaluate(newest, now, SeriesContext{spec_.name, spec_.topic, first.key},
                                       *state.freshness)) {
       out.push_back(std::move(*e));
     }

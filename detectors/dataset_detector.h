@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -73,7 +74,8 @@ class DatasetDetector {
   // have changed: a record arrived, a step with records entered or left its
   // window, an alert is pending or clearing, a baseline learns, a time limit
   // (full window, max_age, eviction) comes due. This judges every series at
-  // every step instead, as a reference for tests and benchmarks.
+  // every step instead (and lists the series afresh whenever they change),
+  // as a reference for tests and benchmarks.
   void judgeEverySeriesEveryStep(bool on) { judges_every_series_ = on; }
 
   // Runs body(i) for every i in [0, n), possibly on several threads at once.
@@ -127,6 +129,10 @@ class DatasetDetector {
   // Brings the key-sorted list of series up to date with the stores, and
   // makes every series that received records due at `end`.
   void refreshSchedule(Timestamp end, std::span<const SeriesStore* const> stores);
+  // Brings the key-sorted list of series (entries_, groups_) up to date with
+  // the stores: new series are merged in; anything else rebuilds it.
+  void syncEntries(std::span<const SeriesStore* const> stores);
+  void rebuildGroups();
   Timestamp groupDue(std::uint32_t g) const;
   void setDue(std::uint32_t g, Timestamp due);
   // The next step end after `end` at which judging group g can change anything
@@ -163,12 +169,14 @@ class DatasetDetector {
     std::string_view key;
     const SeriesStore::Series* series;
     const SeriesStore* store;
+    std::uint32_t store_index;  // in the span of stores: equal keys keep store order
     // The series' alert state, found once instead of hashed per step; cleared
     // when the state is forgotten. Only the first entry of a key holds it.
     SeriesState* state = nullptr;
   };
   std::vector<Entry> entries_;
-  std::vector<std::pair<const SeriesStore*, std::uint64_t>> entries_generations_;
+  // Per store, as entries_ last saw it: (store, generation, evictions).
+  std::vector<std::tuple<const SeriesStore*, std::uint64_t, std::uint64_t>> entries_generations_;
   // The entries of one key (one per store holding it), and the due time of
   // its entry in due_ (Timestamp::max(): none queued).
   struct Group {

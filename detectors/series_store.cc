@@ -32,6 +32,7 @@ SeriesStore::SeriesStore(SeriesStore&& other) noexcept
       newest_step_(other.newest_step_),
       oldest_seen_(other.oldest_seen_),
       generation_(other.generation_),
+      evictions_(other.evictions_),
       track_shapes_(other.track_shapes_),
       shapes_(std::move(other.shapes_)),
       series_(std::move(other.series_)),
@@ -54,8 +55,9 @@ SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
                       // must still be there to be subtracted when the window moves.
                       Series{WindowRing<StepStats>(window_, step_,
                                                    static_cast<std::size_t>(lookahead_) + 1),
-                             obs.event_time, obs.event_time})
+                             {}, obs.event_time, obs.event_time})
              .first;
+    it->second.key = it->first;
     generation_ = nextGeneration();
   }
   Series& series = it->second;

@@ -45,6 +45,7 @@ class SeriesStore {
 
   struct Series {
     WindowRing<StepStats> ring;
+    std::string_view key;   // the store's own copy (the map's key)
     Timestamp first_seen;   // oldest event time seen
     Timestamp newest_seen;  // newest event time seen
     // The FieldShapes id of the newest records, and the end of the newest step
@@ -60,9 +61,10 @@ class SeriesStore {
     // judge this series even if no record arrives (Timestamp::min(): at the
     // next one), and where the series sits in its list. Written by the
     // evaluating thread between record batches, like the totals.
+    static constexpr std::uint32_t kUnlisted = 0xffffffff;
     mutable Timestamp due = Timestamp::min();
-    mutable std::uint32_t group = 0;
-    mutable bool touched = false;  // in the store's touched list
+    mutable std::uint32_t group = kUnlisted;  // kUnlisted until the detector lists it
+    mutable bool touched = false;             // in the store's touched list
 
     // The totals of the window ending at `end`, brought up to date.
     const WindowTotals& windowAt(Timestamp end, Duration window, Duration step) const;
@@ -111,10 +113,21 @@ class SeriesStore {
     if (const auto it = series_.find(key); it != series_.end()) {
       if (it->second.touched) std::erase(touched_, &it->second);
       series_.erase(it);
+      ++evictions_;
       generation_ = nextGeneration();
       if (budget_ != nullptr) budget_->release(1);
     }
   }
+  // Calls f(series) for every series that received a record since the last
+  // drainTouched(), a new one among them, without forgetting them.
+  template <class F>
+  void forEachTouched(F&& f) const {
+    for (const Series* series : touched_) f(*series);
+  }
+  // Series forgotten so far: with generation(), tells a reader whether the
+  // set of series only grew.
+  std::uint64_t evictions() const { return evictions_; }
+
   // Calls f(series) once for every series that received a record since the
   // last call, and forgets them: what the detector needs to judge.
   template <class F>
@@ -156,6 +169,7 @@ class SeriesStore {
   Timestamp newest_step_ = Timestamp::min();
   Timestamp oldest_seen_ = Timestamp::max();
   std::uint64_t generation_ = nextGeneration();
+  std::uint64_t evictions_ = 0;
   bool track_shapes_;  // the schema check runs
   FieldShapes shapes_;
   std::unordered_map<std::string, Series, KeyHash, std::equal_to<>> series_;
