@@ -257,6 +257,8 @@ std::string_view reasonName(InvalidReason reason) {
       return "late";
     case InvalidReason::kSeriesCap:
       return "series_cap";
+    case InvalidReason::kFuture:
+      return "future";
   }
   return "unknown";
 }

@@ -26,8 +26,9 @@ enum class InvalidReason {
   kWrongType,         // a check's field has the wrong type: the record is still used by the others
   kLate,              // older than the allowed lateness behind the watermark
   kSeriesCap,         // a new series beyond max_series
+  kFuture,            // event time implausibly far ahead of the clock (detect)
 };
-inline constexpr int kInvalidReasonCount = 11;
+inline constexpr int kInvalidReasonCount = 12;
 std::string_view reasonName(InvalidReason reason);
 
 // Which fields to pull out of a record, derived once from a DatasetSpec.

@@ -29,6 +29,10 @@ constexpr Duration kPollTimeout{100};
 // of queued messages in all; above it, the partitions that are holding back are
 // paused until the queues drain to half of it.
 constexpr std::size_t kQueueBudgetBytes = std::size_t{256} << 20;
+// A record stamped further ahead of the clock than this is invalid (`future`):
+// producers' clocks drift by seconds, not hours, and such a record, held until
+// evaluation reached it, would stall its partition.
+constexpr Duration kMaxAheadOfClock = std::chrono::hours(1);
 constexpr int kMaxRoundIterations = 10000;
 constexpr Duration kShutdownFlush = std::chrono::seconds(30);
 constexpr Duration kRevokeFlush = std::chrono::seconds(10);
@@ -242,6 +246,7 @@ std::vector<const detectors::SeriesStore*> DetectService::storesOf(std::size_t d
 }
 
 std::vector<LaneLimits> DetectService::laneLimits() const {
+  const Timestamp now = clock_.now();
   std::vector<LaneLimits> limits(datasets_.size());
   for (std::size_t d = 0; d < datasets_.size(); ++d) {
     const auto& spec = datasets_[d].detector.spec();
@@ -249,6 +254,7 @@ std::vector<LaneLimits> DetectService::laneLimits() const {
       limits[d].accept_before = *next + spec.step * detectors::SeriesStore::lookaheadSteps(spec);
     }
     limits[d].watermark = datasets_[d].watermark;
+    limits[d].future_limit = now + kMaxAheadOfClock;
   }
   return limits;
 }

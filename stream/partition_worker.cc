@@ -56,6 +56,10 @@ void PartitionWorker::processLane(Lane& lane, const LaneLimits& limits) {
       ++lane.counters.invalid[static_cast<std::size_t>(*bad)];
       continue;
     }
+    if (obs.event_time > limits.future_limit) {
+      ++lane.counters.invalid[static_cast<std::size_t>(InvalidReason::kFuture)];
+      continue;
+    }
     if (accept_before && obs.event_time >= *accept_before) {
       lane.held = obs.event_time;  // hold until evaluation catches up
       lane.placed_since_check = true;

@@ -28,6 +28,9 @@ struct LaneLimits {
   // sub-window the next evaluation needs); nullopt before the first evaluation.
   std::optional<detectors::Timestamp> accept_before;
   detectors::Timestamp watermark = detectors::Timestamp::min();
+  // Records with a later event time are invalid (`future`): held back, one
+  // would stall its partition until the clock caught up with it.
+  detectors::Timestamp future_limit = detectors::Timestamp::max();
 };
 
 // Everything about one assigned input partition: its queued messages and, per

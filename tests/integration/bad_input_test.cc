@@ -45,6 +45,8 @@ TEST(BadInputTest, EveryMalformedRecordIsCountedByReason) {
       {R"({"pipeline_id":"p1","latency_ms":1})", "missing_event_time"},
       {R"({"pipeline_id":"p1","ts":"yesterday"})", "bad_event_time"},
       {R"({"pipeline_id":"p1","ts":"2025-01-15T14:00:02Z","latency_ms":"slow"})", "wrong_type"},
+      // Held back until evaluation reached it, it would stall the partition.
+      {R"({"pipeline_id":"p1","ts":"2999-01-01T00:00:00Z","latency_ms":1})", "future"},
       {std::string("{\"pipeline_id\":\"p1\",\"x\":") + std::string(2000, '[') + std::string(2000, ']') +
            ",\"ts\":\"2025-01-15T14:00:01Z\"}",
        "invalid_json"},

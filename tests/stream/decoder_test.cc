@@ -700,6 +700,7 @@ TEST(DecoderTest, ReasonNamesAreTheMetricLabels) {
       {InvalidReason::kBadEventTime, "bad_event_time"},
       {InvalidReason::kWrongType, "wrong_type"},
       {InvalidReason::kLate, "late"},
+      {InvalidReason::kFuture, "future"},
       {InvalidReason::kSeriesCap, "series_cap"},
   };
   ASSERT_EQ(names.size(), static_cast<std::size_t>(kInvalidReasonCount));
