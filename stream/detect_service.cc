@@ -33,6 +33,9 @@ constexpr std::size_t kQueueBudgetBytes = std::size_t{256} << 20;
 // producers' clocks drift by seconds, not hours, and such a record, held until
 // evaluation reached it, would stall its partition.
 constexpr Duration kMaxAheadOfClock = std::chrono::hours(1);
+// Below librdkafka's default message.max.bytes (1,000,000) with room for the
+// headers: a larger unused record is copied cut to this, with its size in a header.
+constexpr std::size_t kMaxDeadLetterBytes = 900'000;
 constexpr int kMaxRoundIterations = 10000;
 constexpr Duration kShutdownFlush = std::chrono::seconds(30);
 constexpr Duration kRevokeFlush = std::chrono::seconds(10);
@@ -212,6 +215,7 @@ void DetectService::round(std::vector<Message>& batch) {
     }
   }
   emit(events);
+  produceDeadLetters();
   for (auto& [tp, worker] : workers_) worker->tag(sink_->nextSequence());
   // Only what is held back is queued at this point: pausing looks at that.
   updateResumePause();
@@ -355,6 +359,29 @@ void DetectService::emit(std::vector<FailureEvent>& events) {
   probe_.setEventsInFlight(sink_->inFlight());
 }
 
+void DetectService::produceDeadLetters() {
+  for (auto& [tp, worker] : workers_) {
+    for (auto& lane : worker->lanes()) {
+      if (lane.dead_letters.empty()) continue;
+      const detectors::DatasetSpec& spec = options_.datasets[lane.dataset];
+      for (PartitionWorker::DeadLetter& dl : lane.dead_letters) {
+        EventSink::Headers headers = {{"vigil.reason", std::string(reasonName(dl.reason))},
+                                      {"vigil.dataset", spec.name},
+                                      {"vigil.source", describe(tp) + "@" + std::to_string(dl.offset)}};
+        // Copied unchanged, unless a producer could not send it at all.
+        if (dl.value.size() > kMaxDeadLetterBytes) {
+          headers.emplace_back("vigil.truncated_from", std::to_string(dl.value.size()));
+          dl.value.resize(kMaxDeadLetterBytes);
+        }
+        sink_->produceTo(*spec.dead_letter_topic, std::move(dl.key), std::move(dl.value),
+                         std::move(headers));
+      }
+      probe_.addDeadLettered(lane.dataset, lane.dead_letters.size());
+      lane.dead_letters.clear();
+    }
+  }
+}
+
 void DetectService::commitAcknowledged(bool sync) {
   const std::uint64_t acked = sink_->ackedBefore();
   std::vector<CommitPosition> positions;
@@ -456,6 +483,7 @@ void DetectService::onRevoked(const std::vector<TopicPartition>& partitions, boo
   finishProcessing();
   if (!lost && sink_) {
     // Still ours: deliver what was decided and commit behind it before letting go.
+    produceDeadLetters();
     sink_->flush(kRevokeFlush);
     commitAcknowledged(true);
     // What was learned goes out before the next owner reads it.

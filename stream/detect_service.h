@@ -73,6 +73,8 @@ class DetectService final : private KafkaSource::Listener {
   std::vector<const detectors::SeriesStore*> storesOf(std::size_t dataset) const;
   bool advanceDatasets(std::vector<detectors::FailureEvent>& events);
   void emit(std::vector<detectors::FailureEvent>& events);
+  // Produces the copies of unused records to their datasets' dead_letter_topic.
+  void produceDeadLetters();
   void commitAcknowledged(bool sync);
   void flushCounters();
   void updateResumePause();

@@ -64,22 +64,36 @@ EventSink::~EventSink() {
 }
 
 std::uint64_t EventSink::produce(std::string key, std::string value) {
+  return produceTo({}, std::move(key), std::move(value), {});
+}
+
+std::uint64_t EventSink::produceTo(std::string topic, std::string key, std::string value,
+                                   Headers headers) {
   const std::uint64_t seq = next_seq_++;
-  in_flight_.emplace(seq, Pending{std::move(key), std::move(value)});
+  in_flight_.emplace(seq, Pending{std::move(key), std::move(value), std::move(topic),
+                                  std::move(headers)});
   send(seq);
   return seq;
 }
 
 void EventSink::send(std::uint64_t seq) {
   Pending& p = in_flight_.at(seq);
+  const std::string& topic = p.topic.empty() ? topic_ : p.topic;
   for (;;) {
+    // librdkafka owns the headers once a produce succeeds.
+    RdKafka::Headers* headers = nullptr;
+    if (!p.headers.empty()) {
+      headers = RdKafka::Headers::create();
+      for (const auto& [name, value] : p.headers) headers->add(name, value);
+    }
     const RdKafka::ErrorCode err = producer_->produce(
-        topic_, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-        const_cast<char*>(p.value.data()), p.value.size(), p.key.data(), p.key.size(), 0,
+        topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+        const_cast<char*>(p.value.data()), p.value.size(), p.key.data(), p.key.size(), 0, headers,
         reinterpret_cast<void*>(static_cast<std::uintptr_t>(seq)));
     if (err == RdKafka::ERR_NO_ERROR) return;
+    delete headers;
     if (err != RdKafka::ERR__QUEUE_FULL) {
-      VIGIL_LOG(kError, kLog) << "produce to " << topic_ << " failed: " << RdKafka::err2str(err)
+      VIGIL_LOG(kError, kLog) << "produce to " << topic << " failed: " << RdKafka::err2str(err)
                               << "; will retry";
       to_resend_.push_back(seq);
       return;
@@ -95,7 +109,9 @@ void EventSink::onDelivered(std::uint64_t seq, bool ok, const std::string& why) 
     return;
   }
   ++failed_deliveries_;
-  VIGIL_LOG(kWarn, kLog) << "delivery to " << topic_ << " failed (" << why << "); producing again";
+  const auto it = in_flight_.find(seq);
+  const std::string& topic = it == in_flight_.end() || it->second.topic.empty() ? topic_ : it->second.topic;
+  VIGIL_LOG(kWarn, kLog) << "delivery to " << topic << " failed (" << why << "); producing again";
   to_resend_.push_back(seq);
 }
 

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "detectors/time.h"
@@ -15,7 +16,8 @@ class Producer;
 
 namespace vigil::stream {
 
-// Produces messages to one topic with librdkafka's idempotent producer and
+// Produces messages to one topic (and, with produceTo, to others: dead letters)
+// with librdkafka's idempotent producer and
 // tracks their acknowledgement, so offsets are committed only behind what has
 // been delivered. Each message gets a sequence number; ackedBefore() is the
 // lowest sequence not yet acknowledged. A message whose delivery fails for good
@@ -28,8 +30,12 @@ class EventSink {
                                            std::string& error);
   ~EventSink();
 
-  // Queues one message; returns its sequence number.
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+
+  // Queues one message to the sink's topic; returns its sequence number.
   std::uint64_t produce(std::string key, std::string value);
+  // The same to another topic, with headers; one sequence for all topics.
+  std::uint64_t produceTo(std::string topic, std::string key, std::string value, Headers headers);
 
   // Serves delivery reports and re-queues failed messages. Non-blocking.
   void poll();
@@ -50,6 +56,8 @@ class EventSink {
   struct Pending {
     std::string key;
     std::string value;
+    std::string topic;  // empty: the sink's topic
+    Headers headers;
   };
   EventSink() = default;
   void send(std::uint64_t seq);

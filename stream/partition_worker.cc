@@ -18,6 +18,15 @@ PartitionWorker::PartitionWorker(TopicPartition tp, const std::vector<std::size_
     lanes_.push_back(Lane{d, Decoder(DecodePlan::fromSpec(*b.spec)),
                           detectors::SeriesStore(*b.spec, b.series_budget),
                           FieldInterner(*b.fields, b.fields_mutex), 0, Timestamp::min(), {}});
+    lanes_.back().keeps_dead_letters = b.spec->dead_letter_topic.has_value();
+  }
+}
+
+void PartitionWorker::reject(Lane& lane, const Record& record, InvalidReason reason) {
+  ++lane.counters.invalid[static_cast<std::size_t>(reason)];
+  if (lane.keeps_dead_letters) {
+    lane.dead_letters.push_back(
+        DeadLetter{std::string(record.key), std::string(record.value), reason, record.offset});
   }
 }
 
@@ -53,11 +62,11 @@ void PartitionWorker::processLane(Lane& lane, const LaneLimits& limits) {
   for (; lane.position < end; ++lane.position) {
     const Record& record = queue_[lane.position - base_].record();
     if (const auto bad = lane.decoder.decode(record.value, record.timestamp, obs, notes)) {
-      ++lane.counters.invalid[static_cast<std::size_t>(*bad)];
+      reject(lane, record, *bad);
       continue;
     }
     if (obs.event_time > limits.future_limit) {
-      ++lane.counters.invalid[static_cast<std::size_t>(InvalidReason::kFuture)];
+      reject(lane, record, InvalidReason::kFuture);
       continue;
     }
     if (accept_before && obs.event_time >= *accept_before) {
@@ -67,7 +76,7 @@ void PartitionWorker::processLane(Lane& lane, const LaneLimits& limits) {
     }
     const Timestamp watermark = std::max(limits.watermark, lane.newest);
     if (watermark != Timestamp::min() && obs.event_time < watermark - lane.store.lateness()) {
-      ++lane.counters.invalid[static_cast<std::size_t>(InvalidReason::kLate)];
+      reject(lane, record, InvalidReason::kLate);
       continue;
     }
     if (notes.latency_wrong_type || notes.count_wrong_type) {
@@ -85,10 +94,10 @@ void PartitionWorker::processLane(Lane& lane, const LaneLimits& limits) {
         }
         break;
       case detectors::SeriesStore::AddResult::kLate:
-        ++lane.counters.invalid[static_cast<std::size_t>(InvalidReason::kLate)];
+        reject(lane, record, InvalidReason::kLate);
         break;
       case detectors::SeriesStore::AddResult::kSeriesCap:
-        ++lane.counters.invalid[static_cast<std::size_t>(InvalidReason::kSeriesCap)];
+        reject(lane, record, InvalidReason::kSeriesCap);
         break;
     }
   }

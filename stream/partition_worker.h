@@ -5,6 +5,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "detectors/dataset_spec.h"
@@ -50,6 +51,14 @@ class PartitionWorker {
     detectors::SeriesBudget* series_budget;  // max_series across the dataset's partitions
   };
 
+  // A record the lane did not use, copied for the dataset's dead_letter_topic.
+  struct DeadLetter {
+    std::string key;
+    std::string value;
+    InvalidReason reason;
+    Offset offset;
+  };
+
   struct Lane {
     std::size_t dataset;
     Decoder decoder;
@@ -64,6 +73,8 @@ class PartitionWorker {
     detectors::Timestamp active_at{};  // clock time the service last saw it place or hold one
     LaneCounters counters;
     DecodeNotes notes;  // reused record to record
+    bool keeps_dead_letters = false;  // the dataset has a dead_letter_topic
+    std::vector<DeadLetter> dead_letters;  // taken by the service after each processing
 
     // How far this lane's event time has got: the newest placed or held record.
     detectors::Timestamp progress() const { return held ? std::max(newest, *held) : newest; }
@@ -101,6 +112,8 @@ class PartitionWorker {
 
  private:
   void processLane(Lane& lane, const LaneLimits& limits);
+  // Counts a record the lane does not use and keeps a copy for the dead-letter topic.
+  static void reject(Lane& lane, const Record& record, InvalidReason reason);
   void trimQueue();
   static std::size_t queuedSize(const Message& m) {
     return m.record().value.size() + m.record().key.size() + kMessageOverhead;

@@ -32,6 +32,10 @@ StreamProbe::StreamProbe(const std::vector<std::string>& datasets)
                       .Name("vigil_records_invalid_total")
                       .Help("Records not used, or not used by one check, by reason.")
                       .Register(*registry_);
+  auto& dead_lettered = prometheus::BuildCounter()
+                            .Name("vigil_records_dead_lettered_total")
+                            .Help("Unused records copied to the dataset's dead_letter_topic.")
+                            .Register(*registry_);
   auto& events = prometheus::BuildCounter()
                      .Name("vigil_failure_events_total")
                      .Help("Failure events emitted.")
@@ -49,6 +53,7 @@ StreamProbe::StreamProbe(const std::vector<std::string>& datasets)
     PerDataset d{};
     d.consumed = &consumed.Add({{"dataset", name}});
     d.replayed = &replayed.Add({{"dataset", name}});
+    d.dead_lettered = &dead_lettered.Add({{"dataset", name}});
     for (int r = 0; r < kInvalidReasonCount; ++r) {
       d.invalid[static_cast<std::size_t>(r)] = &invalid.Add(
           {{"dataset", name}, {"reason", std::string(reasonName(static_cast<InvalidReason>(r)))}});
@@ -112,6 +117,10 @@ void StreamProbe::addConsumed(std::size_t dataset, std::uint64_t n) {
 
 void StreamProbe::addReplayed(std::size_t dataset, std::uint64_t n) {
   if (n) datasets_.at(dataset).replayed->Increment(static_cast<double>(n));
+}
+
+void StreamProbe::addDeadLettered(std::size_t dataset, std::uint64_t n) {
+  if (n) datasets_.at(dataset).dead_lettered->Increment(static_cast<double>(n));
 }
 
 void StreamProbe::addInvalid(std::size_t dataset, InvalidReason reason, std::uint64_t n) {

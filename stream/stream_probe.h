@@ -30,6 +30,7 @@ class StreamProbe {
   void addConsumed(std::size_t dataset, std::uint64_t n);
   void addReplayed(std::size_t dataset, std::uint64_t n);
   void addInvalid(std::size_t dataset, InvalidReason reason, std::uint64_t n);
+  void addDeadLettered(std::size_t dataset, std::uint64_t n);
   void addEvent(std::size_t dataset, detectors::FailureType type, detectors::EventStatus status);
   void setSeriesTracked(std::size_t dataset, std::size_t n);
   void setWatermarkLag(std::size_t dataset, double seconds);
@@ -49,6 +50,7 @@ class StreamProbe {
   struct PerDataset {
     prometheus::Counter* consumed;
     prometheus::Counter* replayed;
+    prometheus::Counter* dead_lettered;
     std::array<prometheus::Counter*, kInvalidReasonCount> invalid;
     std::map<std::pair<detectors::FailureType, detectors::EventStatus>, prometheus::Counter*> events;
     prometheus::Gauge* series;

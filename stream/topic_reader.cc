@@ -52,6 +52,12 @@ void TopicReader::poll(std::vector<Item>& out, detectors::Duration timeout) {
       item.value.assign(static_cast<const char*>(m->payload()), m->len());
       item.partition = m->partition();
       item.offset = m->offset();
+      if (RdKafka::Headers* headers = m->headers()) {
+        for (const RdKafka::Headers::Header& h : headers->get_all()) {
+          item.headers.emplace_back(h.key(), std::string(static_cast<const char*>(h.value()),
+                                                         h.value_size()));
+        }
+      }
       out.push_back(std::move(item));
       got = true;
     } else if (m->err() == RdKafka::ERR__TIMED_OUT) {

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "detectors/time.h"
@@ -24,6 +25,7 @@ class TopicReader {
     std::string value;
     PartitionId partition = 0;
     Offset offset = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
   };
 
   static std::unique_ptr<TopicReader> create(const KafkaProperties& properties,

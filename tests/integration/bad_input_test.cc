@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 
 #include "stream/record_producer.h"
+#include "stream/topic_reader.h"
 #include "tests/integration/support.h"
 
 namespace vigil::testing {
@@ -18,10 +20,15 @@ double metricValue(const std::string& metrics, const std::string& sample) {
 }
 
 // Every kind of malformed record is counted under its reason, the good ones
-// are consumed, and detection keeps running.
-TEST(BadInputTest, EveryMalformedRecordIsCountedByReason) {
+// are consumed, and detection keeps running. With a dead_letter_topic, every
+// record not used at all is copied there unchanged, its reason in a header.
+class BadInputTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(BadInputTest, EveryMalformedRecordIsCountedByReason) {
+  const bool dead_letters = GetParam();
   TempDir dir;
-  Process broker({vigilBinary(), "broker", "--topic", "bad.events:1", "--topic", "vigil.failures:1"});
+  Process broker({vigilBinary(), "broker", "--topic", "bad.events:1", "--topic", "vigil.failures:1",
+                  "--topic", "bad.dead:1"});
   const auto line = broker.readLine(seconds(20));
   ASSERT_TRUE(line && line->rfind("bootstrap.servers=", 0) == 0);
   const std::string bootstrap = line->substr(18);
@@ -65,7 +72,8 @@ TEST(BadInputTest, EveryMalformedRecordIsCountedByReason) {
                               "\ndetect:\n  group_id: bad\n  listen: 127.0.0.1:0\n"
                               "datasets:\n  - name: bad\n    topic: bad.events\n"
                               "    series_key: pipeline_id\n    event_time: ts\n"
-                              "    window: 10s\n    step: 5s\n    max_record_bytes: 4096\n"
+                              "    window: 10s\n    step: 5s\n    max_record_bytes: 4096\n" +
+                              (dead_letters ? "    dead_letter_topic: bad.dead\n" : "") +
                               "    checks:\n      latency: { field: latency_ms, p99_max: 1s }\n");
   Process detect({vigilBinary(), "detect", "--config", dir.file("vigil.yaml")});
   const auto listening = detect.waitForErr("listening on", seconds(20));
@@ -92,7 +100,38 @@ TEST(BadInputTest, EveryMalformedRecordIsCountedByReason) {
   }
   EXPECT_EQ(httpGet(port, "/healthz").status, 200);
   EXPECT_EQ(detect.terminate(), 0);
+  if (!dead_letters) return;
+
+  // Each unused record once per round, unchanged, with its reason; a
+  // wrong_type record is still used, so it is not among them.
+  std::multiset<std::pair<std::string, std::string>> want;  // (reason, value)
+  for (int round = 0; round < 3; ++round) {
+    for (const Case& c : cases) {
+      if (!c.reason.empty() && c.reason != "wrong_type") want.emplace(c.reason, c.value);
+    }
+  }
+  auto reader = stream::TopicReader::create({{"bootstrap.servers", bootstrap}}, "bad.dead", error);
+  ASSERT_TRUE(reader) << error;
+  std::vector<stream::TopicReader::Item> items;
+  const auto read_until = std::chrono::steady_clock::now() + seconds(20);
+  while (items.size() < want.size() && std::chrono::steady_clock::now() < read_until) {
+    reader->poll(items, seconds(1));
+  }
+  std::multiset<std::pair<std::string, std::string>> got;
+  for (const auto& item : items) {
+    std::string reason;
+    for (const auto& [k, v] : item.headers) {
+      if (k == "vigil.reason") reason = v;
+    }
+    got.emplace(reason, item.value);
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(metricValue(metrics, "vigil_records_dead_lettered_total{dataset=\"bad\"}"),
+            static_cast<double>(want.size()));
 }
+
+INSTANTIATE_TEST_SUITE_P(DeadLetters, BadInputTest, ::testing::Bool(),
+                         [](const auto& param) { return param.param ? "WithDeadLetterTopic" : "Counted"; });
 
 }  // namespace
 }  // namespace vigil::testing
