@@ -3,10 +3,12 @@
 #include <fstream>
 #include <thread>
 
+#include "app/broker_control.h"
 #include "app/cli.h"
 #include "app/commands.h"
 #include "app/signals.h"
 #include "common/log.h"
+#include "http/http_server.h"
 #include "stream/embedded_broker.h"
 
 namespace vigil::app {
@@ -41,7 +43,8 @@ bool writeAtomically(const std::string& path, const std::string& content) {
 
 int runBroker(int argc, char** argv) {
   std::string error;
-  const auto args = Args::parse(argc, argv, 2, {"brokers", "topic", "bootstrap-file"}, error);
+  const auto args = Args::parse(
+      argc, argv, 2, {"brokers", "topic", "bootstrap-file", "control", "control-file"}, error);
   if (!args) {
     std::fprintf(stderr, "vigil broker: %s\n", error.c_str());
     return kExitUsage;
@@ -68,6 +71,27 @@ int runBroker(int argc, char** argv) {
     }
     topics.emplace_back(name, partitions);
   }
+  const auto control = args->get("control");
+  if (control) {
+    std::string host;
+    int port = 0;
+    if (!http::splitHostPort(*control, host, port)) {
+      std::fprintf(stderr, "vigil broker: --control: expected HOST:PORT, got \"%s\"\n",
+                   control->c_str());
+      return kExitUsage;
+    }
+    // The channel can take the whole cluster down and asks nobody: loopback only.
+    if (!isLoopbackHost(host)) {
+      std::fprintf(stderr,
+                   "vigil broker: --control: %s is not a loopback address (127.0.0.0/8 or "
+                   "[::1]); the control channel has no authentication\n",
+                   host.c_str());
+      return kExitUsage;
+    }
+  } else if (args->has("control-file")) {
+    std::fprintf(stderr, "vigil broker: --control-file needs --control\n");
+    return kExitUsage;
+  }
 
   installStopSignals();
   auto broker = stream::EmbeddedBroker::start(brokers, error);
@@ -82,11 +106,32 @@ int runBroker(int argc, char** argv) {
     }
     VIGIL_LOG(kInfo, kLog) << "topic " << name << " with " << partitions << " partition(s)";
   }
-  const std::string line = "bootstrap.servers=" + broker->bootstrapServers();
-  std::printf("%s\n", line.c_str());
+  // Declared after the broker, so it stops before the broker goes.
+  std::unique_ptr<BrokerControl> controller;
+  std::unique_ptr<http::HttpServer> server;
+  std::string control_address;
+  if (control) {
+    controller = std::make_unique<BrokerControl>(*broker, broker->bootstrapServers(), topics);
+    server = http::HttpServer::start(
+        "broker-control", *control,
+        [c = controller.get()](const http::Request& request) { return c->handle(request); }, error);
+    if (!server) {
+      VIGIL_LOG(kError, kLog) << "--control: " << error;
+      return kExitRuntime;
+    }
+    control_address = server->host() + ":" + std::to_string(server->port());
+  }
+  std::printf("bootstrap.servers=%s\n", broker->bootstrapServers().c_str());
+  if (control) std::printf("control=%s\n", control_address.c_str());
   std::fflush(stdout);
   if (const auto file = args->get("bootstrap-file")) {
     if (!writeAtomically(*file, broker->bootstrapServers() + "\n")) {
+      VIGIL_LOG(kError, kLog) << "cannot write " << *file;
+      return kExitRuntime;
+    }
+  }
+  if (const auto file = args->get("control-file")) {
+    if (!writeAtomically(*file, control_address + "\n")) {
       VIGIL_LOG(kError, kLog) << "cannot write " << *file;
       return kExitRuntime;
     }

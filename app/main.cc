@@ -12,6 +12,7 @@ namespace {
 constexpr const char* kUsage = R"(usage: vigil <command> [options]
 
   broker        [--brokers N] [--topic NAME:PARTITIONS]... [--bootstrap-file F]
+                [--control HOST:PORT] [--control-file F]
   detect        --config F
   remediate     --config F
   replay        --config F --input FILE [--topic T]

@@ -283,13 +283,31 @@ std::optional<double> sampleValue(const std::string& exposition, const std::stri
   return std::nullopt;
 }
 
-Broker::Broker(const std::vector<std::string>& topics) {
+Broker::Broker(const std::vector<std::string>& topics) : Broker(BrokerOptions{topics}) {}
+
+Broker::Broker(const BrokerOptions& options) {
   std::vector<std::string> args = {vigilBinary(), "broker"};
-  for (const auto& t : topics) args.insert(args.end(), {"--topic", t});
+  for (const auto& t : options.topics) args.insert(args.end(), {"--topic", t});
+  if (options.brokers != 1) {
+    args.insert(args.end(), {"--brokers", std::to_string(options.brokers)});
+  }
+  if (options.control) args.insert(args.end(), {"--control", "127.0.0.1:0"});
   process_ = std::make_unique<Process>(args);
   const auto line = process_->readLine(std::chrono::seconds(20));
   const std::string prefix = "bootstrap.servers=";
   if (line && line->rfind(prefix, 0) == 0) bootstrap_ = line->substr(prefix.size());
+  if (options.control && !bootstrap_.empty()) {
+    const auto control = process_->readLine(std::chrono::seconds(20));
+    const std::string host = "control=127.0.0.1:";
+    if (control && control->rfind(host, 0) == 0) {
+      control_port_ = std::atoi(control->c_str() + host.size());
+    }
+  }
+}
+
+HttpResult Broker::control(const std::string& method, const std::string& target,
+                           const std::string& body) const {
+  return httpRequest(control_port_, method, target, {}, body);
 }
 
 std::vector<std::string> readTopic(const std::string& bootstrap, const std::string& topic,

@@ -101,16 +101,30 @@ std::vector<std::string> lines(const std::string& text);
 // Path of the vigil binary under test.
 std::string vigilBinary();
 
-// `vigil broker --topic T...` running for the lifetime of the object.
+// `vigil broker --topic T...` running for the lifetime of the object; with
+// `control`, also its fault-injection channel (--control 127.0.0.1:0).
+struct BrokerOptions {
+  std::vector<std::string> topics;
+  int brokers = 1;
+  bool control = false;
+};
 class Broker {
  public:
   explicit Broker(const std::vector<std::string>& topics);
+  explicit Broker(const BrokerOptions& options);
   // "HOST:PORT"; empty if the broker did not start.
   const std::string& bootstrap() const { return bootstrap_; }
+  // The control channel's port; 0 without one.
+  int controlPort() const { return control_port_; }
+  // A request to the control channel, e.g. control("POST", "/brokers/1/down").
+  HttpResult control(const std::string& method, const std::string& target,
+                     const std::string& body = "") const;
+  Process& process() { return *process_; }
 
  private:
   std::unique_ptr<Process> process_;
   std::string bootstrap_;
+  int control_port_ = 0;
 };
 
 // The values of `topic` read from its beginning, polling until
