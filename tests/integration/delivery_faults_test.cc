@@ -1,0 +1,210 @@
+// Delivery faults on the failures topic (reliability test 4): while the
+// failures partition's leader is down for longer than the message timeout,
+// `vigil detect` commits no input offset past a record it processed after an
+// event it could not deliver; once the leader is back, every event arrives
+// (those of `vigil replay` on the same input) and the commits reach the end.
+
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafkacpp.h>
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <set>
+#include <thread>
+
+#include "detectors/time.h"
+#include "stream/decoder.h"
+#include "tests/integration/support.h"
+
+namespace vigil::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr int kPartitions = 2;
+
+// The group's committed offsets (no join: an offset fetch), -1 for none.
+std::map<int, std::int64_t> committedOffsets(const std::string& bootstrap, const std::string& group,
+                                             const std::string& topic) {
+  std::string error;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  conf->set("bootstrap.servers", bootstrap, error);
+  conf->set("group.id", group, error);
+  conf->set("log_level", "0", error);
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), error));
+  std::map<int, std::int64_t> out;
+  if (!consumer) return out;
+  std::vector<RdKafka::TopicPartition*> parts;
+  for (int p = 0; p < kPartitions; ++p) parts.push_back(RdKafka::TopicPartition::create(topic, p));
+  if (consumer->committed(parts, 10000) == RdKafka::ERR_NO_ERROR) {
+    for (auto* tp : parts) out[tp->partition()] = tp->offset() < 0 ? -1 : tp->offset();
+  }
+  RdKafka::TopicPartition::destroy(parts);
+  consumer->close();
+  return out;
+}
+
+// Per partition, the (offset, event time in ms) of every input record.
+std::map<int, std::vector<std::pair<std::int64_t, std::int64_t>>> inputTimes(
+    const std::string& bootstrap, const std::string& topic, std::size_t expected) {
+  std::string error;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  conf->set("bootstrap.servers", bootstrap, error);
+  conf->set("group.id", "reader", error);
+  conf->set("auto.offset.reset", "earliest", error);
+  conf->set("enable.auto.commit", "false", error);
+  conf->set("log_level", "0", error);
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), error));
+  consumer->subscribe({topic});
+  std::map<int, std::vector<std::pair<std::int64_t, std::int64_t>>> out;
+  std::size_t n = 0;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (n < expected && std::chrono::steady_clock::now() < deadline) {
+    std::unique_ptr<RdKafka::Message> m(consumer->consume(500));
+    if (m->err() != RdKafka::ERR_NO_ERROR) continue;
+    const auto record = nlohmann::json::parse(
+        std::string(static_cast<const char*>(m->payload()), m->len()));
+    const auto ts = stream::parseRfc3339(record["ts"].get<std::string>());
+    out[m->partition()].emplace_back(m->offset(), ts ? detectors::toMillis(*ts) : 0);
+    ++n;
+  }
+  consumer->close();
+  return out;
+}
+
+TEST(DeliveryFaultsTest, NothingCommittedPastAnUndeliveredEvent) {
+  TempDir dir;
+  BrokerOptions options;
+  options.topics = {"df.events:" + std::to_string(kPartitions), "vigil.failures:1"};
+  options.brokers = 2;
+  options.control = true;
+  Broker broker(options);
+  ASSERT_FALSE(broker.bootstrap().empty());
+  // Input, group coordinator on broker 1; the failures partition on broker 2.
+  for (int p = 0; p < kPartitions; ++p) {
+    ASSERT_EQ(broker.control("POST", "/leader",
+                             R"({"topic":"df.events","partition":)" + std::to_string(p) +
+                                 R"(,"broker":1})").status, 200);
+  }
+  ASSERT_EQ(broker.control("POST", "/leader",
+                           R"({"topic":"vigil.failures","partition":0,"broker":2})").status, 200);
+  ASSERT_EQ(broker.control("POST", "/coordinator", R"({"key":"df","broker":1})").status, 200);
+
+  dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + broker.bootstrap() +
+                              "\n  message.timeout.ms: 3000\n  reconnect.backoff.max.ms: 500\n"
+                              "detect:\n  group_id: df\n  failures_topic: vigil.failures\n"
+                              "  listen: 127.0.0.1:0\n"
+                              "datasets:\n  - name: df\n    topic: df.events\n"
+                              "    series_key: pipeline_id\n    event_time: ts\n"
+                              "    window: 1m\n    step: 10s\n"
+                              "    checks:\n      latency: { field: latency_ms, unit: ms, p99_max: 1s }\n"
+                              "      volume: { min: 5 }\n");
+  const std::vector<std::string> gen = {
+      vigilBinary(), "gen", "--config", dir.file("vigil.yaml"), "--start", "2025-01-15T14:00:00Z",
+      "--rate", "20", "--pipelines", "4", "--duration", "20m", "--seed", "7",
+      "--fault", "latency_spike@5m+2m", "--fault", "stall:etl_df_02@9m+3m"};
+  const RunResult produced = run(gen);
+  ASSERT_EQ(produced.exit_code, 0) << produced.err;
+  std::vector<std::string> file_gen = gen;
+  file_gen.insert(file_gen.end(), {"--output", dir.file("input.ndjson")});
+  ASSERT_EQ(run(file_gen).exit_code, 0);
+  const RunResult replay = run({vigilBinary(), "replay", "--config", dir.file("vigil.yaml"),
+                                "--input", dir.file("input.ndjson")});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  std::vector<std::string> expected;
+  for (const std::string& line : lines(replay.out)) {
+    // Replay judges through the last record's step; detect may judge the
+    // tail on the clock later: compare what both judged.
+    if (nlohmann::json::parse(line)["timestamp"].get<std::string>() <= "2025-01-15T14:20:00Z") {
+      expected.push_back(line);
+    }
+  }
+  ASSERT_GE(expected.size(), 2u);
+  const detectors::Timestamp first_event =
+      *stream::parseRfc3339(nlohmann::json::parse(expected.front())["timestamp"].get<std::string>());
+  std::size_t records = 0;
+  for (const std::string& line : lines(produced.err)) {
+    if (const auto at = line.find("delivered "); at != std::string::npos) {
+      records = std::stoul(line.substr(at + 10));
+    }
+  }
+  ASSERT_GT(records, 0u) << produced.err;
+  const auto times = inputTimes(broker.bootstrap(), "df.events", records);
+
+  ASSERT_EQ(broker.control("POST", "/brokers/2/down").status, 200);
+  Process detect({vigilBinary(), "detect", "--config", dir.file("vigil.yaml")});
+  const auto listening = detect.waitForErr("listening on", seconds(20));
+  ASSERT_TRUE(listening);
+  const int port = std::stoi(listening->substr(listening->rfind(':') + 1));
+
+  // Wait until detect has read everything and holds undelivered events, and
+  // the message timeout has expired on some of them.
+  const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  double consumed = 0, in_flight = 0, failures = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string metrics = httpGet(port, "/metrics").body;
+    consumed = sampleValue(metrics, "vigil_records_consumed_total{dataset=\"df\"}").value_or(0);
+    in_flight = sampleValue(metrics, "vigil_failure_events_in_flight").value_or(0);
+    failures = sampleValue(metrics, "vigil_failure_event_delivery_failures_total").value_or(0);
+    if (consumed >= static_cast<double>(records) && in_flight > 0 && failures > 0) break;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  ASSERT_GE(consumed, static_cast<double>(records));
+  ASSERT_GT(in_flight, 0);
+  ASSERT_GT(failures, 0) << "the message timeout must have expired while the leader was down";
+
+  // A record placed after the first event was decided lies at least the
+  // lookahead (2 steps + the lateness of one step) past that step end: the
+  // commit must not have reached it.
+  const std::int64_t bound = detectors::toMillis(first_event) + 4 * 10'000;
+  const auto committed = committedOffsets(broker.bootstrap(), "df", "df.events");
+  for (const auto& [partition, offsets] : times) {
+    std::int64_t limit = offsets.back().first + 1;
+    for (const auto& [offset, ts] : offsets) {
+      if (ts >= bound) {
+        limit = offset;
+        break;
+      }
+    }
+    const auto it = committed.find(partition);
+    const std::int64_t at = it == committed.end() ? -1 : it->second;
+    EXPECT_LE(at, limit) << "partition " << partition << " committed past an undelivered event";
+    EXPECT_LT(limit, offsets.back().first + 1) << "the input must run past the first event";
+  }
+
+  // The leader comes back: every event arrives, and the commits reach the end.
+  ASSERT_EQ(broker.control("POST", "/brokers/2/up").status, 200);
+  const auto events = readTopic(
+      broker.bootstrap(), "vigil.failures",
+      [&](const std::vector<std::string>& v) { return v.size() >= expected.size(); }, seconds(60));
+  std::vector<std::string> judged;
+  std::set<std::string> distinct;
+  for (const std::string& e : events) {
+    if (nlohmann::json::parse(e)["timestamp"].get<std::string>() <= "2025-01-15T14:20:00Z" &&
+        nlohmann::json::parse(e)["failure_type"] != "stale_data" && distinct.insert(e).second) {
+      judged.push_back(e);
+    }
+  }
+  std::vector<std::string> want;
+  for (const std::string& e : expected) {
+    if (nlohmann::json::parse(e)["failure_type"] != "stale_data") want.push_back(e);
+  }
+  EXPECT_EQ(judged, want);
+  std::map<int, std::int64_t> done;
+  const auto commit_deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < commit_deadline) {
+    done = committedOffsets(broker.bootstrap(), "df", "df.events");
+    bool all = true;
+    for (const auto& [partition, offsets] : times) all &= done[partition] == offsets.back().first + 1;
+    if (all) break;
+    std::this_thread::sleep_for(milliseconds(500));
+  }
+  for (const auto& [partition, offsets] : times) {
+    EXPECT_EQ(done[partition], offsets.back().first + 1) << "partition " << partition;
+  }
+  EXPECT_EQ(detect.terminate(), 0);
+}
+
+}  // namespace
+}  // namespace vigil::testing
