@@ -8,6 +8,7 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -203,6 +204,80 @@ TEST(DeliveryFaultsTest, NothingCommittedPastAnUndeliveredEvent) {
   for (const auto& [partition, offsets] : times) {
     EXPECT_EQ(done[partition], offsets.back().first + 1) << "partition " << partition;
   }
+  EXPECT_EQ(detect.terminate(), 0);
+}
+
+// The peak resident memory of a running process, in KiB (VmHWM); -1 if unknown.
+long peakRssKib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// A broker answering every request seconds late (reliability test 5): detect
+// keeps running, loses nothing and its memory stays bounded.
+TEST(DeliveryFaultsTest, SlowBrokerLosesNothing) {
+  TempDir dir;
+  BrokerOptions options;
+  options.topics = {"rtt.events:2", "vigil.failures:1"};
+  options.control = true;
+  Broker broker(options);
+  ASSERT_FALSE(broker.bootstrap().empty());
+  dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + broker.bootstrap() +
+                              "\ndetect:\n  group_id: rtt\n  failures_topic: vigil.failures\n"
+                              "  listen: 127.0.0.1:0\n"
+                              "datasets:\n  - name: rtt\n    topic: rtt.events\n"
+                              "    series_key: pipeline_id\n    event_time: ts\n"
+                              "    window: 1m\n    step: 10s\n"
+                              "    checks:\n      latency: { field: latency_ms, unit: ms, p99_max: 1s }\n"
+                              "      volume: { min: 5 }\n");
+  const std::vector<std::string> gen = {
+      vigilBinary(), "gen", "--config", dir.file("vigil.yaml"), "--start", "2025-01-15T14:00:00Z",
+      "--rate", "20", "--pipelines", "4", "--duration", "20m", "--seed", "9",
+      "--fault", "latency_spike@5m+2m", "--fault", "stall:etl_rtt_03@11m+3m"};
+  ASSERT_EQ(run(gen).exit_code, 0);
+  std::vector<std::string> file_gen = gen;
+  file_gen.insert(file_gen.end(), {"--output", dir.file("input.ndjson")});
+  ASSERT_EQ(run(file_gen).exit_code, 0);
+  const RunResult replay = run({vigilBinary(), "replay", "--config", dir.file("vigil.yaml"),
+                                "--input", dir.file("input.ndjson")});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  const auto judged = [](const std::vector<std::string>& events) {
+    std::vector<std::string> out;
+    std::set<std::string> seen;
+    for (const std::string& e : events) {
+      const auto j = nlohmann::json::parse(e);
+      if (j["failure_type"] != "stale_data" &&
+          j["timestamp"].get<std::string>() <= "2025-01-15T14:20:00Z" && seen.insert(e).second) {
+        out.push_back(e);
+      }
+    }
+    return out;
+  };
+  const auto expected = judged(lines(replay.out));
+  ASSERT_GE(expected.size(), 2u);
+
+  ASSERT_EQ(broker.control("POST", "/brokers/all/rtt?ms=3000").status, 200);
+  Process detect({vigilBinary(), "detect", "--config", dir.file("vigil.yaml")});
+  const auto listening = detect.waitForErr("listening on", seconds(30));
+  ASSERT_TRUE(listening);
+  const int port = std::stoi(listening->substr(listening->rfind(':') + 1));
+  std::this_thread::sleep_for(seconds(12));  // a while of slow answers
+  EXPECT_EQ(httpGet(port, "/healthz").status, 200);
+  ASSERT_EQ(broker.control("POST", "/brokers/all/rtt?ms=0").status, 200);
+
+  const auto events = readTopic(
+      broker.bootstrap(), "vigil.failures",
+      [&](const std::vector<std::string>& v) { return judged(v).size() >= expected.size(); },
+      seconds(90));
+  EXPECT_EQ(judged(events), expected);
+  // Bounded: the input is ~4 MB; a generous ceiling catches a queue that grows without end.
+  const long rss = peakRssKib(detect.pid());
+  EXPECT_GT(rss, 0);
+  EXPECT_LT(rss, 400 * 1024) << "peak RSS " << rss << " KiB";
   EXPECT_EQ(detect.terminate(), 0);
 }
 

@@ -28,6 +28,7 @@ class Process {
 
   // Sends SIGKILL and waits; returns -SIGKILL (or the exit code if it had exited).
   int kill();
+  pid_t pid() const { return pid_; }
   // Sends SIGTERM and waits; returns the exit code (-signal when killed).
   int terminate(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // Waits for a normal exit; returns the exit code, or nullopt on timeout.
