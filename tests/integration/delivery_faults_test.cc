@@ -207,6 +207,100 @@ TEST(DeliveryFaultsTest, NothingCommittedPastAnUndeliveredEvent) {
   EXPECT_EQ(detect.terminate(), 0);
 }
 
+// The group coordinator unreachable for longer than the session timeout
+// (reliability test 3): the assignment is lost, nothing is committed for it
+// while it is lost, and after recovery every event arrives.
+TEST(DeliveryFaultsTest, LostAssignmentCommitsNothing) {
+  TempDir dir;
+  BrokerOptions options;
+  options.topics = {"co.events:" + std::to_string(kPartitions), "vigil.failures:1"};
+  options.brokers = 2;
+  options.control = true;
+  Broker broker(options);
+  ASSERT_FALSE(broker.bootstrap().empty());
+  // Data on broker 1, the group's coordinator on broker 2.
+  for (int p = 0; p < kPartitions; ++p) {
+    ASSERT_EQ(broker.control("POST", "/leader",
+                             R"({"topic":"co.events","partition":)" + std::to_string(p) +
+                                 R"(,"broker":1})").status, 200);
+  }
+  ASSERT_EQ(broker.control("POST", "/leader",
+                           R"({"topic":"vigil.failures","partition":0,"broker":1})").status, 200);
+  ASSERT_EQ(broker.control("POST", "/coordinator", R"({"key":"co","broker":2})").status, 200);
+  dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + broker.bootstrap() +
+                              "\n  session.timeout.ms: 6000\n  heartbeat.interval.ms: 500\n"
+                              "  reconnect.backoff.max.ms: 500\n"
+                              "detect:\n  group_id: co\n  failures_topic: vigil.failures\n"
+                              "  listen: 127.0.0.1:0\n"
+                              "datasets:\n  - name: co\n    topic: co.events\n"
+                              "    series_key: pipeline_id\n    event_time: ts\n"
+                              "    window: 1m\n    step: 10s\n"
+                              "    checks:\n      latency: { field: latency_ms, unit: ms, p99_max: 1s }\n"
+                              "      volume: { min: 5 }\n");
+  // Two runs of input: the second goes in while the coordinator is away, so
+  // detect has new records it must not commit then.
+  const auto genArgs = [&](const char* start, const char* duration, const std::string& output) {
+    std::vector<std::string> args = {vigilBinary(), "gen", "--config", dir.file("vigil.yaml"),
+                                     "--start", start, "--duration", duration, "--rate", "20",
+                                     "--pipelines", "4", "--seed", "11"};
+    if (std::string(start) == "2025-01-15T14:00:00Z") {
+      args.insert(args.end(), {"--fault", "latency_spike@5m+2m", "--fault", "stall:etl_co_02@14m+3m"});
+    }
+    if (!output.empty()) args.insert(args.end(), {"--output", output});
+    return args;
+  };
+  ASSERT_EQ(run(genArgs("2025-01-15T14:00:00Z", "20m", "")).exit_code, 0);
+  ASSERT_EQ(run(genArgs("2025-01-15T14:00:00Z", "20m", dir.file("a.ndjson"))).exit_code, 0);
+  ASSERT_EQ(run(genArgs("2025-01-15T14:20:00Z", "5m", dir.file("b.ndjson"))).exit_code, 0);
+  {
+    std::ifstream a(dir.file("a.ndjson")), b(dir.file("b.ndjson"));
+    std::ofstream all(dir.file("input.ndjson"));
+    all << a.rdbuf() << b.rdbuf();
+  }
+  const RunResult replay = run({vigilBinary(), "replay", "--config", dir.file("vigil.yaml"),
+                                "--input", dir.file("input.ndjson")});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  const auto judged = [](const std::vector<std::string>& events) {
+    std::vector<std::string> out;
+    std::set<std::string> seen;
+    for (const std::string& e : events) {
+      const auto j = nlohmann::json::parse(e);
+      if (j["failure_type"] != "stale_data" &&
+          j["timestamp"].get<std::string>() <= "2025-01-15T14:25:00Z" && seen.insert(e).second) {
+        out.push_back(e);
+      }
+    }
+    return out;
+  };
+  const auto expected = judged(lines(replay.out));
+  ASSERT_GE(expected.size(), 2u);
+
+  Process detect({vigilBinary(), "detect", "--config", dir.file("vigil.yaml")});
+  ASSERT_TRUE(detect.waitForErr("listening on", seconds(30)));
+  ASSERT_TRUE(detect.waitForErr("assigned", seconds(30)));
+  // Let it commit what it has, then take the coordinator away.
+  std::this_thread::sleep_for(seconds(3));
+  const auto before = committedOffsets(broker.bootstrap(), "co", "co.events");
+  ASSERT_EQ(before.size(), static_cast<std::size_t>(kPartitions));
+  ASSERT_EQ(broker.control("POST", "/brokers/2/down").status, 200);
+  ASSERT_EQ(run(genArgs("2025-01-15T14:20:00Z", "5m", "")).exit_code, 0);
+  const auto lost = detect.waitForErr(" lost", seconds(40));
+  EXPECT_TRUE(lost) << "the assignment should be lost after the session timeout";
+  ASSERT_EQ(broker.control("POST", "/brokers/2/up").status, 200);
+  // Nothing was committed while the coordinator was gone (a commit then
+  // would be for a lost assignment): what is committed right after it comes
+  // back, before detect has rejoined (the group join takes seconds), is what
+  // was committed before.
+  EXPECT_EQ(committedOffsets(broker.bootstrap(), "co", "co.events"), before);
+
+  const auto events = readTopic(
+      broker.bootstrap(), "vigil.failures",
+      [&](const std::vector<std::string>& v) { return judged(v).size() >= expected.size(); },
+      seconds(90));
+  EXPECT_EQ(judged(events), expected);
+  EXPECT_EQ(detect.terminate(), 0);
+}
+
 // The peak resident memory of a running process, in KiB (VmHWM); -1 if unknown.
 long peakRssKib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
