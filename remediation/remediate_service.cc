@@ -1,6 +1,7 @@
 #include "remediation/remediate_service.h"
 
 #include <algorithm>
+#include <limits>
 #include <chrono>
 
 #include "common/log.h"
@@ -118,7 +119,10 @@ void RemediateService::drainResults(Effects& fx) {
 void RemediateService::apply(Effects& fx) {
   for (OutcomeEvent& o : fx.outcomes) {
     const std::string json = o.toJson();
-    sink_->produce(o.key(), json);
+    const std::uint64_t seq = sink_->produce(o.key(), json);
+    if (const auto it = first_outcome_seq_.find(o.event_id); it != first_outcome_seq_.end()) {
+      it->second = std::min(it->second, seq);
+    }
     const ReceivedFailure* firing = engine_.firingOf(o.event_id);
     const double since =
         firing != nullptr ? detectors::toSeconds(o.timestamp - firing->event.timestamp) : 0.0;
@@ -150,6 +154,9 @@ void RemediateService::handleMessage(const stream::Message& message, Effects& fx
   } else {
     failure->partition = r.partition;
     event_id = failure->event_id;
+    // Marked before the engine decides, so the incident's first outcome, if
+    // produced right away, is caught by apply().
+    first_outcome_seq_.try_emplace(event_id, std::numeric_limits<std::uint64_t>::max());
     engine_.onFailure(*failure, clock_.now(), fx);
   }
   apply(fx);  // its outcomes are queued now: the commit waits for them
@@ -175,6 +182,13 @@ void RemediateService::commitDone(bool sync) {
           std::binary_search(unrecorded.begin(), unrecorded.end(), p.event_id)) {
         break;
       }
+      // An incident's first outcome must be acknowledged, not only produced.
+      const auto first = first_outcome_seq_.find(p.event_id);
+      if (first != first_outcome_seq_.end() &&
+          first->second != std::numeric_limits<std::uint64_t>::max() && first->second >= acked) {
+        break;
+      }
+      if (first != first_outcome_seq_.end()) first_outcome_seq_.erase(first);
       commit = p.next_offset;
       entries.pop_front();
     }
@@ -290,7 +304,10 @@ void RemediateService::onRevoked(const std::vector<stream::TopicPartition>& part
   }
   for (const auto& tp : partitions) {
     engine_.forgetPartition(tp.partition);
-    processed_.erase(tp);
+    if (const auto it = processed_.find(tp); it != processed_.end()) {
+      for (const Processed& p : it->second) first_outcome_seq_.erase(p.event_id);
+      processed_.erase(it);
+    }
     VIGIL_LOG(kInfo, kLog) << "partition " << tp.topic << "[" << tp.partition << "]"
                            << (lost ? " lost" : " revoked");
   }

@@ -76,6 +76,11 @@ class RemediateService final : private stream::KafkaSource::Listener, public App
     std::string event_id;        // its incident, if it opened one
     std::uint64_t needs_acked;   // outcome sequence that must be acknowledged first
   };
+  // Per incident opened by a failure event not yet committed: the sequence of
+  // its first outcome. The event's offset waits until that is acknowledged:
+  // until then nothing durable knows the incident (an action it ran may have
+  // had its effect, and only the outcome lets a successor know).
+  std::map<std::string, std::uint64_t> first_outcome_seq_;
   // What the outcomes topic holds of one incident: its outcomes in log order.
   // Closed incidents are kept a day too, so a redelivered firing event of
   // theirs is recognised by whoever owns the partition next.

@@ -4,10 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <future>
 #include <mutex>
+#include <random>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -295,6 +298,71 @@ TEST_F(RemediateEndToEnd, RestartMidPlaybookDoesNotRepeatAStep) {
   const auto all = outcomes([](const auto& o) { return statusesOf(o, "etl_r").size() >= 3; });
   EXPECT_EQ(statusesOf(all, "etl_r"), (V{"executed:rerun", "verified:rerun", "resolved:rerun"}));
   EXPECT_EQ(stubs_.requests("/rerun/etl_r").size(), 1u);
+  EXPECT_EQ(worker->terminate(), 0);
+}
+
+// Killed at seeded random moments while incidents arrive (reliability test
+// 7): every rerun has exactly one effect (one Idempotency-Key reaches the
+// scheduler, however often it was sent), and every incident ends in exactly
+// one resolved outcome.
+TEST_F(RemediateEndToEnd, KilledAtRandomMomentsActsOncePerAttempt) {
+  std::mt19937 rng(7);
+  std::vector<std::string> pipelines;
+  std::string logs;
+  auto worker = start();
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < 2; ++i) {
+      pipelines.push_back("etl_kill_" + std::to_string(round) + "_" + std::to_string(i));
+      send(event(pipelines.back(), FailureType::kLatencySpike, EventStatus::kFiring, 0));
+    }
+    std::this_thread::sleep_for(milliseconds(rng() % 400));
+    worker->kill();
+    logs += "--- worker " + std::to_string(round) + "\n" + worker->drainErr();
+    worker = start();
+  }
+  const auto executed = [&](const std::vector<json>& o) {
+    return std::all_of(pipelines.begin(), pipelines.end(), [&](const std::string& p) {
+      const auto s = statusesOf(o, p);
+      return std::find(s.begin(), s.end(), "executed:rerun") != s.end();
+    });
+  };
+  const auto so_far = outcomes(executed);
+  if (!executed(so_far)) {
+    for (const std::string& p : pipelines) {
+      std::string statuses;
+      for (const auto& st : statusesOf(so_far, p)) statuses += st + " ";
+      ADD_FAILURE() << p << ": " << statuses << "; " << stubs_.requests("/rerun/" + p).size()
+                    << " request(s)";
+    }
+    const auto raw = readTopic(broker_.bootstrap(), "vigil.outcomes",
+                               [](const std::vector<std::string>& v) { return v.size() > 100; },
+                               seconds(8));
+    std::string dump;
+    for (const auto& r : raw) dump += r.substr(0, 160) + "\n";
+    FAIL() << "every incident's rerun should be recorded; " << so_far.size() << " outcomes read, "
+           << raw.size() << " in the topic:\n" << dump << logs << "--- the last worker said:\n" << worker->drainErr() << "--- its metrics:\n"
+           << httpGet(port_, "/metrics").body;
+  }
+  for (const std::string& p : pipelines) {
+    send(event(p, FailureType::kLatencySpike, EventStatus::kResolved, 2));
+  }
+  const auto resolvedOnce = [&](const std::vector<json>& o, const std::string& p) {
+    std::set<std::string> ids;
+    for (const json& e : o) {
+      if (e["pipeline_id"] == p && e["status"] == "resolved") ids.insert(e["outcome_id"].get<std::string>());
+    }
+    return ids.size();
+  };
+  const auto all = outcomes([&](const std::vector<json>& o) {
+    return std::all_of(pipelines.begin(), pipelines.end(),
+                       [&](const std::string& p) { return resolvedOnce(o, p) >= 1; });
+  });
+  for (const std::string& p : pipelines) {
+    std::set<std::string> keys;
+    for (const auto& call : stubs_.requests("/rerun/" + p)) keys.insert(call.headers.at("idempotency-key"));
+    EXPECT_EQ(keys.size(), 1u) << p << ": " << stubs_.requests("/rerun/" + p).size() << " request(s)";
+    EXPECT_EQ(resolvedOnce(all, p), 1u) << p;
+  }
   EXPECT_EQ(worker->terminate(), 0);
 }
 
