@@ -3,6 +3,7 @@
 #include "app/cli.h"
 #include "app/commands.h"
 #include "app/config_command.h"
+#include "common/secrets.h"
 
 namespace vigil::app {
 
@@ -13,8 +14,12 @@ std::optional<Config> loadForCommand(const char* command, const Args& args, unsi
     return std::nullopt;
   }
   ConfigResult result = loadConfig(*path, sections);
+  // From here on no log line shows them; problems are written without them, and redacted anyway.
+  for (std::string& secret : result.secrets) secrets::add(std::move(secret));
   if (!result.problems.empty()) {
-    for (const ConfigProblem& p : result.problems) std::fprintf(stderr, "%s\n", p.format().c_str());
+    for (const ConfigProblem& p : result.problems) {
+      std::fprintf(stderr, "%s\n", secrets::redact(p.format()).c_str());
+    }
     return std::nullopt;
   }
   return std::move(result.config);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "remediation/placeholders.h"
+#include "stream/kafka_conf.h"
 
 namespace vigil::app {
 namespace {
@@ -210,6 +211,7 @@ class Problems {
 struct Context {
   Problems problems;
   std::string base_dir;
+  std::vector<std::string> secrets;  // every value read from a file, and inline sensitive ones
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -423,6 +425,7 @@ std::optional<std::string> asSecretFile(const Value& v, bool load) {
   } else if (contents.ends_with('\n')) {
     contents.pop_back();
   }
+  v.ctx->secrets.push_back(contents);
   return contents;
 }
 
@@ -580,6 +583,23 @@ class Reader {
 // ---------------------------------------------------------------------------------------------
 // kafka
 
+// `kafka.<key>: <librdkafka's message>`; an unknown name gets the closest librdkafka property.
+void kafkaProblem(const Value& v, const std::string& property, std::string_view suffix,
+                  const stream::KafkaPropertyProblem& problem) {
+  if (problem.kind == stream::KafkaPropertyProblem::Kind::kInvalid) {
+    v.problem(problem.message);
+    return;
+  }
+  std::vector<std::string> candidates;
+  for (const std::string& name : stream::kafkaPropertyNames()) {
+    candidates.push_back(name + std::string(suffix));
+  }
+  v.problem(problem.message + didYouMean(property + std::string(suffix), candidates));
+}
+
+// Every property goes to librdkafka as written; librdkafka judges each one now, so a typo or a
+// bad value stops the command before it starts. `<name>_file` reads the value from a file (only
+// when the section is required): such a value is a secret, never part of a problem.
 void readKafka(Reader& r, bool required, stream::KafkaProperties& out) {
   constexpr std::string_view kFileSuffix = "_file";
   for (auto& [key, value] : r.all()) {
@@ -588,6 +608,10 @@ void readKafka(Reader& r, bool required, stream::KafkaProperties& out) {
       continue;
     }
     if (key.size() <= kFileSuffix.size() || !key.ends_with(kFileSuffix)) {
+      if (stream::sensitiveKafkaProperty(key)) value.ctx->secrets.push_back(value.text());
+      if (auto problem = stream::checkKafkaProperty(key, value.text(), false)) {
+        kafkaProblem(value, key, "", *problem);
+      }
       out[key] = value.text();
       continue;
     }
@@ -596,7 +620,17 @@ void readKafka(Reader& r, bool required, stream::KafkaProperties& out) {
       value.problem("conflicts with " + property + ": set one of them");
       continue;
     }
-    if (auto secret = asSecretFile(value, required)) out[property] = std::move(*secret);
+    if (!stream::knownKafkaProperty(property)) {
+      kafkaProblem(value, property, kFileSuffix,
+                   {stream::KafkaPropertyProblem::Kind::kUnknown, "unknown librdkafka property"});
+      continue;
+    }
+    if (auto secret = asSecretFile(value, required)) {
+      if (auto problem = stream::checkKafkaProperty(property, *secret, true)) {
+        kafkaProblem(value, property, kFileSuffix, *problem);
+      }
+      out[property] = std::move(*secret);
+    }
   }
   if (required && !r.has("bootstrap.servers") && !r.has("bootstrap.servers_file")) {
     r.problem("bootstrap.servers", "required");
@@ -1012,7 +1046,7 @@ ConfigResult oneProblem(std::string message) {
 }
 
 ConfigResult parseDocument(const YAML::Node& root, unsigned required, const std::string& base_dir) {
-  Context ctx{{}, base_dir};
+  Context ctx{{}, base_dir, {}};
   Config config;
   Reader top(ctx, root, "");
   if (!top.valid()) return {std::nullopt, std::move(ctx.problems).take()};
@@ -1037,6 +1071,7 @@ ConfigResult parseDocument(const YAML::Node& root, unsigned required, const std:
 
   ConfigResult result;
   result.problems = std::move(ctx.problems).take();
+  result.secrets = std::move(ctx.secrets);
   // Every section present is returned; only the required ones had their secret files read.
   if (result.problems.empty()) result.config = std::move(config);
   return result;

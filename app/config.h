@@ -38,10 +38,16 @@ struct ConfigProblem {
 
 struct ConfigResult {
   std::optional<Config> config;           // set when `problems` is empty
-  std::vector<ConfigProblem> problems;
+  std::vector<ConfigProblem> problems;    // never hold a secret
+  // Values never to be shown, whether or not there were problems: every value
+  // read from a `*_file` setting, and sensitive kafka properties written
+  // inline (`sasl.password`). Commands register them with secrets::add.
+  std::vector<std::string> secrets;
 };
 
-// Parses and validates YAML text. `required` names the sections the command
+// Parses and validates YAML text. Every `kafka:` property is checked by
+// librdkafka itself (unknown name, invalid value); a `*_file` one only by name
+// unless its section is required and the file is read. `required` names the sections the command
 // needs: a missing required section is a problem; present sections that are
 // not required are still validated, so a typo is never silently ignored.
 // `base_dir` resolves relative `*_file` paths.

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <mutex>
 
+#include "common/secrets.h"
+
 namespace vigil::log {
 namespace {
 
@@ -28,9 +30,11 @@ bool enabled(Level level) {
 }
 
 void write(Level level, std::string_view component, std::string_view message) {
+  // Whatever produced the message (vigil, librdkafka, curl), a registered secret never reaches it.
+  const std::string text = secrets::redact(std::string(message));
   std::string line;
-  line.reserve(component.size() + message.size() + 16);
-  line.append(levelName(level)).append(" ").append(component).append(": ").append(message);
+  line.reserve(component.size() + text.size() + 16);
+  line.append(levelName(level)).append(" ").append(component).append(": ").append(text);
   line.push_back('\n');
   std::lock_guard lock(g_write_mutex);
   std::fwrite(line.data(), 1, line.size(), stderr);

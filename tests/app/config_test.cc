@@ -441,6 +441,79 @@ TEST(ConfigTest, PropertyAndFileFormConflict) {
       ElementsAre("kafka.sasl.password_file: conflicts with sasl.password: set one of them"));
 }
 
+// librdkafka judges every kafka property when the config is loaded: a typo of its name gets the
+// closest property librdkafka has, in the form written (inline or `_file`).
+TEST(ConfigTest, UnknownKafkaPropertySuggestsLibrdkafkasName) {
+  EXPECT_THAT(
+      problemsOf("kafka: { bootstrap.servers: b:1, sasl.passwrd: x, sasl.usernme_file: u }\n", 0),
+      ElementsAre(R"(kafka.sasl.passwrd: unknown librdkafka property (did you mean "sasl.password"?))",
+                  R"(kafka.sasl.usernme_file: unknown librdkafka property (did you mean "sasl.username_file"?))"));
+  EXPECT_THAT(problemsOf("kafka: { bootstrap.servers: b:1, frobnicate: 1 }\n", kKafkaSection),
+              ElementsAre("kafka.frobnicate: unknown librdkafka property"));
+}
+
+// An invalid value written inline is reported with librdkafka's message, which quotes it; also
+// by check-config, which requires no section.
+TEST(ConfigTest, InvalidKafkaValueHasLibrdkafkasMessage) {
+  EXPECT_THAT(
+      problemsOf("kafka: { bootstrap.servers: b:1, security.protocol: plaintxt, linger.ms: soon }\n",
+                 0),
+      ElementsAre("kafka.security.protocol: Invalid value \"plaintxt\" for configuration property "
+                  "\"security.protocol\"",
+                  "kafka.linger.ms: Invalid value for configuration property "
+                  "\"queue.buffering.max.ms\""));
+}
+
+// A value read from a file is a secret: librdkafka judges it, and the problem never quotes it.
+TEST(ConfigTest, InvalidKafkaValueFromFileIsNeverQuoted) {
+  TempDir dir;
+  dir.write("protocol", "Zq8-canary-protocol\n");
+  dir.write("timeout", "0099\n");
+  const std::vector<std::string> problems = problemsOf(
+      "kafka: { bootstrap.servers: b:1, security.protocol_file: protocol, "
+      "socket.timeout.ms_file: timeout }\n",
+      kKafkaSection, dir.path());
+  EXPECT_THAT(problems,
+              ElementsAre("kafka.security.protocol_file: Invalid value for configuration property "
+                          "\"security.protocol\"",
+                          "kafka.socket.timeout.ms_file: Configuration property "
+                          "\"socket.timeout.ms\" value is outside allowed range 10..300000"));
+  // Not read when kafka is not required: only the names are checked.
+  EXPECT_THAT(problemsOf("kafka: { bootstrap.servers: b:1, security.protocol_file: protocol }\n",
+                         0, dir.path()),
+              IsEmpty());
+}
+
+// Every value read from a file, and a sensitive property written inline, is listed as a secret
+// (the commands register them so no log line shows them); nothing else is.
+TEST(ConfigTest, SecretsAreListed) {
+  TempDir dir;
+  dir.write("kafka", "kafka-pass\n");
+  dir.write("token", "api-token\n");
+  dir.write("pd", "routing-key\n");
+  const ConfigResult result = parseConfig(R"(
+kafka:
+  bootstrap.servers: b:1
+  sasl.username: vigil-user
+  sasl.password_file: kafka
+  ssl.key.password: inline-pass
+remediate:
+  api_token_file: token
+  actions: { page: { type: pagerduty, routing_key_file: pd } }
+)",
+                                          kKafkaSection | kRemediateSection, dir.path());
+  ASSERT_THAT(problemsOf(result), IsEmpty());
+  EXPECT_THAT(result.secrets, ::testing::UnorderedElementsAre("vigil-user", "kafka-pass",
+                                                              "inline-pass", "api-token",
+                                                              "routing-key"));
+  // Listed also when the config has problems: the problems are printed after registering them.
+  const ConfigResult bad =
+      parseConfig("kafka: { bootstrap.servers: b:1, sasl.password_file: kafka, bogus: 1 }\n",
+                  kKafkaSection, dir.path());
+  EXPECT_FALSE(bad.config);
+  EXPECT_THAT(bad.secrets, ElementsAre("kafka-pass"));
+}
+
 // A duration that must be positive says so when written 0s.
 TEST(ConfigTest, ZeroWindowMustBePositive) {
   EXPECT_THAT(problemsOf(std::string(kMinimalDataset) + "    window: 0s\n", kDatasetsSection),
