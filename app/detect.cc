@@ -7,6 +7,7 @@
 #include "app/signals.h"
 #include "common/log.h"
 #include "http/http_server.h"
+#include "http/ops_endpoints.h"
 #include "stream/detect_service.h"
 #include "stream/stream_probe.h"
 #include "stream/system_clock.h"
@@ -19,20 +20,12 @@ std::unique_ptr<http::HttpServer> startDetectEndpoints(const std::string& listen
                                                        const stream::StreamProbe& probe,
                                                        const stream::DetectService& service,
                                                        std::string& error) {
+  http::OpsEndpoints ops{[&probe] { return probe.scrape(); }, [&service] { return service.ready(); },
+                         "waiting for a partition assignment"};
   return http::HttpServer::start(
       "detect", listen,
-      [&probe, &service](const http::Request& req) {
-        if (req.method != "GET" && req.method != "HEAD") {
-          return http::Response::text(405, "method not allowed\n");
-        }
-        if (req.path == "/metrics") {
-          return http::Response{200, "text/plain; version=0.0.4; charset=utf-8", probe.scrape(), {}};
-        }
-        if (req.path == "/healthz") return http::Response::text(200, "ok\n");
-        if (req.path == "/readyz") {
-          return service.ready() ? http::Response::text(200, "ready\n")
-                                 : http::Response::text(503, "waiting for a partition assignment\n");
-        }
+      [ops](const http::Request& req) {
+        if (auto r = http::serveOps(req, ops)) return *r;
         return http::Response::text(404, "not found\n");
       },
       error);

@@ -7,6 +7,7 @@
 #include "app/signals.h"
 #include "common/log.h"
 #include "http/http_server.h"
+#include "http/ops_endpoints.h"
 #include "remediation/approvals_api.h"
 #include "remediation/command_executor.h"
 #include "remediation/http_executor.h"
@@ -23,23 +24,13 @@ namespace {
 std::unique_ptr<http::HttpServer> startRemediateEndpoints(
     const std::string& listen, const std::string& token, const remediation::RemediationProbe& probe,
     remediation::RemediateService& service, std::string& error) {
+  http::OpsEndpoints ops{[&probe] { return probe.scrape(); }, [&service] { return service.ready(); },
+                         "rebuilding state from the outcomes topic"};
   return http::HttpServer::start(
       "remediate", listen,
-      [&probe, &service, &token](const http::Request& req) {
+      [ops, &service, &token](const http::Request& req) {
         if (auto api = remediation::handleApprovals(req, token, service)) return *api;
-        if (req.method != "GET" && req.method != "HEAD") {
-          return http::Response::text(405, "method not allowed\n");
-        }
-        if (req.path == "/metrics") {
-          return http::Response{
-              200, "text/plain; version=0.0.4; charset=utf-8", probe.scrape(), {}};
-        }
-        if (req.path == "/healthz") return http::Response::text(200, "ok\n");
-        if (req.path == "/readyz") {
-          return service.ready()
-                     ? http::Response::text(200, "ready\n")
-                     : http::Response::text(503, "rebuilding state from the outcomes topic\n");
-        }
+        if (auto r = http::serveOps(req, ops)) return *r;
         return http::Response::text(404, "not found\n");
       },
       error);

@@ -40,14 +40,15 @@ const char* reasonPhrase(int status) {
   }
 }
 
-void send(mg_connection* conn, const Response& r) {
+// A response to HEAD has the headers of the GET and no body.
+void send(mg_connection* conn, const Response& r, bool head_only = false) {
   std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + reasonPhrase(r.status) + "\r\n";
   head += "Content-Type: " + r.content_type + "\r\n";
   head += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
   for (const auto& [k, v] : r.headers) head += k + ": " + v + "\r\n";
   head += "Connection: close\r\n\r\n";
   mg_write(conn, head.data(), head.size());
-  if (!r.body.empty()) mg_write(conn, r.body.data(), r.body.size());
+  if (!head_only && !r.body.empty()) mg_write(conn, r.body.data(), r.body.size());
 }
 
 int onRequest(mg_connection* conn, void* data) {
@@ -78,7 +79,7 @@ int onRequest(mg_connection* conn, void* data) {
       }
     }
     const Response r = context->handler(req);
-    send(conn, r);
+    send(conn, r, req.method == "HEAD");
     return r.status;
   } catch (const std::exception& e) {
     VIGIL_LOG(kError, context->component) << "http handler failed: " << e.what();

@@ -12,6 +12,13 @@ http::Response error(int status, const std::string& message) {
   return http::Response::json(status, nlohmann::json{{"error", message}}.dump());
 }
 
+// 405 naming the method the path takes.
+http::Response notAllowed(const std::string& allow) {
+  http::Response r = error(405, "use " + allow);
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
 bool authorized(const http::Request& request, const std::string& token) {
   const auto it = request.headers.find("authorization");
   if (token.empty() || it == request.headers.end()) return false;
@@ -48,7 +55,7 @@ std::optional<http::Response> handleApprovals(const http::Request& request,
 
   std::string_view rest = path.substr(kPrefix.size());
   if (rest.empty() || rest == "/") {
-    if (request.method != "GET") return error(405, "use GET");
+    if (request.method != "GET") return notAllowed("GET");
     std::string body = "{\"approvals\":[";
     bool first = true;
     for (const Approval& a : desk.pending()) {
@@ -66,7 +73,7 @@ std::optional<http::Response> handleApprovals(const http::Request& request,
   const std::string id(rest.substr(0, slash));
   const std::string_view verb = rest.substr(slash + 1);
   if (verb != "approve" && verb != "deny") return error(404, "not found");
-  if (request.method != "POST") return error(405, "use POST");
+  if (request.method != "POST") return notAllowed("POST");
   std::string by, comment;
   if (!request.body.empty()) {
     const auto j = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);

@@ -4,6 +4,7 @@
 
 #include "remediation/approvals_api.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -13,6 +14,7 @@
 namespace vigil::remediation {
 namespace {
 
+using ::testing::Contains;
 using std::chrono::minutes;
 
 const detectors::Timestamp kT0 = detectors::timestampFromMillis(1'736'950'000'000);
@@ -120,10 +122,13 @@ TEST(ApprovalsApiTest, StatusCodes) {
   EXPECT_EQ(
       handleApprovals(request("POST", "/v1/approvals/" + id + "/maybe"), kToken, desk)->status,
       404);
-  EXPECT_EQ(
-      handleApprovals(request("GET", "/v1/approvals/" + id + "/approve"), kToken, desk)->status,
-      405);
-  EXPECT_EQ(handleApprovals(request("POST", "/v1/approvals"), kToken, desk)->status, 405);
+  // A wrong method gets 405 and the Allow header naming the right one.
+  const auto get_decision = handleApprovals(request("GET", "/v1/approvals/" + id + "/approve"), kToken, desk);
+  EXPECT_EQ(get_decision->status, 405);
+  EXPECT_THAT(get_decision->headers, Contains(std::pair<std::string, std::string>("Allow", "POST")));
+  const auto post_list = handleApprovals(request("POST", "/v1/approvals"), kToken, desk);
+  EXPECT_EQ(post_list->status, 405);
+  EXPECT_THAT(post_list->headers, Contains(std::pair<std::string, std::string>("Allow", "GET")));
   EXPECT_EQ(handleApprovals(request("POST", "/v1/approvals/" + id + "/deny",
                                     std::string("Bearer ") + kToken, "[1]"),
                             kToken, desk)
