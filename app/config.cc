@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -859,7 +860,8 @@ remediation::ActionSpec readAction(Reader& r, const std::string& name, bool load
   }
   if (auto d = r.duration("timeout", Sign::kPositive)) spec.timeout = *d;
   if (!type) {  // Only `type` is reported; the rest cannot be judged without it.
-    r.ignore({"method", "url", "headers", "body", "argv", "topic", "routing_key_file", "severity"});
+    r.ignore({"method", "url", "headers", "header_files", "body", "argv", "topic", "routing_key_file",
+              "severity"});
     r.finish();
     return spec;
   }
@@ -873,6 +875,30 @@ remediation::ActionSpec readAction(Reader& r, const std::string& name, bool load
             knownPlaceholders(value, *s);
             spec.headers[header] = *s;
           }
+        }
+      }
+      if (auto files = r.map("header_files")) {
+        for (auto& [header, value] : files->all()) {
+          const auto templated =
+              std::find_if(spec.headers.begin(), spec.headers.end(), [&](const auto& h) {
+                return std::equal(h.first.begin(), h.first.end(), header.begin(), header.end(),
+                                  [](char a, char b) {
+                                    return std::tolower(static_cast<unsigned char>(a)) ==
+                                           std::tolower(static_cast<unsigned char>(b));
+                                  });
+              });
+          if (templated != spec.headers.end()) {
+            value.problem("conflicts with headers." + templated->first + ": set one of them");
+            continue;
+          }
+          auto secret = asSecretFile(value, load);
+          if (!secret) continue;
+          if (secret->empty()) {
+            value.problem("the file is empty");
+          } else if (secret->find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+            value.problem("the file holds a line break or NUL (one trailing newline is dropped)");
+          }
+          spec.secret_headers[header] = std::move(*secret);
         }
       }
       if (auto v = r.get("body")) {

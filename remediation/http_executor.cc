@@ -351,6 +351,19 @@ ActionResult HttpExecutor::run(const ActionCall& call) {
       if (iequals(name, "Content-Type")) has_type = true;
       request.headers.emplace_back(name, std::move(value));
     }
+    for (const auto& [name, value] : action.secret_headers) {
+      if (!validHeaderName(name)) {
+        result.detail = "header name \"" + sanitizeUtf8(name) + "\" is not a valid HTTP token";
+        return result;
+      }
+      if (iequals(name, "Idempotency-Key")) continue;
+      if (hasLineBreakOrNul(value)) {  // refused when the config is loaded; never sent
+        result.detail = "header " + name + ": value holds CR, LF or NUL";
+        return result;
+      }
+      if (iequals(name, "Content-Type")) has_type = true;
+      request.headers.emplace_back(name, value);
+    }
     if (action.body) {
       request.body = expandJsonBody(*action.body, call);
       if (!has_type) request.headers.emplace_back("Content-Type", "application/json");

@@ -27,6 +27,8 @@ struct ActionSpec {
   std::string method = "POST";
   std::string url;
   std::map<std::string, std::string> headers;
+  // Read from header_files: sent as read (no placeholders), never logged nor recorded.
+  std::map<std::string, std::string> secret_headers;
   std::optional<std::string> body;
   // command
   std::vector<std::string> argv;

@@ -514,6 +514,40 @@ remediate:
   EXPECT_THAT(bad.secrets, ElementsAre("kafka-pass"));
 }
 
+// An http action's header can come from a file (a scheduler's token): sent as read, a secret.
+TEST(ConfigTest, HeaderFilesAreReadAsSecrets) {
+  TempDir dir;
+  dir.write("auth", "Bearer sched-token\n");
+  dir.write("broken", "Bearer a\nX-Injected: b\n");
+  const ConfigResult result = parseConfig(R"(
+remediate:
+  actions:
+    rerun: { type: http, risk: low, url: "http://s/r", headers: { X-A: "{dataset}" },
+             header_files: { Authorization: auth } }
+)",
+                                          kRemediateSection, dir.path());
+  ASSERT_THAT(problemsOf(result), IsEmpty());
+  const auto& action = result.config->remediate.actions.at(0);
+  EXPECT_EQ(action.secret_headers.at("Authorization"), "Bearer sched-token");
+  EXPECT_FALSE(action.headers.contains("Authorization"));
+  EXPECT_THAT(result.secrets, ElementsAre("Bearer sched-token"));
+
+  EXPECT_THAT(problemsOf(R"(
+remediate:
+  actions:
+    a: { type: http, risk: low, url: "http://s/r", headers: { authorization: x },
+         header_files: { Authorization: auth } }
+    b: { type: http, risk: low, url: "http://s/r", header_files: { Authorization: broken } }
+    c: { type: kafka, topic: t, header_files: { Authorization: auth } }
+)",
+                         kRemediateSection, dir.path()),
+              ElementsAre("remediate.actions.a.header_files.Authorization: conflicts with "
+                          "headers.authorization: set one of them",
+                          "remediate.actions.b.header_files.Authorization: the file holds a line "
+                          "break or NUL (one trailing newline is dropped)",
+                          "remediate.actions.c.header_files: unknown key"));
+}
+
 // A duration that must be positive says so when written 0s.
 TEST(ConfigTest, ZeroWindowMustBePositive) {
   EXPECT_THAT(problemsOf(std::string(kMinimalDataset) + "    window: 0s\n", kDatasetsSection),

@@ -218,6 +218,25 @@ TEST(HttpExecutorTest, Status2xxIsDoneWithExpandedRequest) {
             (Json{{"pipeline", "etl_orders_01"}, {"type", "latency_spike"}}));
 }
 
+// A header read from a file is sent as read (placeholders are not expanded in a secret), and
+// never shows in the result, whatever the server answers.
+TEST(HttpExecutorTest, SecretHeaderIsSentAsReadAndNeverReported) {
+  Stub& stub = freshStub([](const http::Request& req, int) {
+    return http::Response::text(500, "denied: " + req.headers.at("authorization") + "\n");
+  });
+  Call c(ActionType::kHttp);
+  c.action.url = stub.url("/rerun/{pipeline_id}");
+  c.action.timeout = milliseconds(300);
+  c.action.secret_headers["Authorization"] = "Bearer {pipeline_id}-s3cr3t";
+  HttpExecutor executor;
+  const ActionResult r = executor.run(c.call);
+  EXPECT_FALSE(r.done());
+  EXPECT_THAT(r.detail, Not(HasSubstr("s3cr3t")));
+  const auto reqs = stub.requests();
+  ASSERT_FALSE(reqs.empty());
+  EXPECT_EQ(reqs[0].headers.at("authorization"), "Bearer {pipeline_id}-s3cr3t");
+}
+
 TEST(HttpExecutorTest, Retries503ThenDoneWithTheSameIdempotencyKey) {
   Stub& stub = freshStub([](const http::Request&, int n) {
     return n <= 2 ? http::Response::text(503, "busy\n") : http::Response::json(200, "{}");
