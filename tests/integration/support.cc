@@ -161,9 +161,11 @@ int Process::kill() {
   return wait(std::chrono::seconds(10)).value_or(-SIGKILL);
 }
 
-int Process::terminate(std::chrono::milliseconds timeout) {
+int Process::terminate(std::chrono::milliseconds timeout) { return signal(SIGTERM, timeout); }
+
+int Process::signal(int signal_number, std::chrono::milliseconds timeout) {
   if (status_) return *status_;
-  ::kill(pid_, SIGTERM);
+  ::kill(pid_, signal_number);
   if (auto code = wait(timeout)) return *code;
   ::kill(pid_, SIGKILL);
   return wait(std::chrono::seconds(10)).value_or(-SIGKILL);
@@ -220,10 +222,22 @@ HttpResult httpRequest(int port, const std::string& method, const std::string& p
   result.status = std::atoi(response.c_str() + 9);
   if (const auto at = response.find("\r\n\r\n"); at != std::string::npos) {
     result.body = response.substr(at + 4);
-    std::string head = response.substr(0, at);
-    std::transform(head.begin(), head.end(), head.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (head.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
+    const std::string head = response.substr(0, at);
+    for (std::size_t start = head.find("\r\n"); start != std::string::npos;) {
+      start += 2;
+      const std::size_t end = head.find("\r\n", start);
+      const std::string line = head.substr(start, end == std::string::npos ? end : end - start);
+      if (const auto colon = line.find(':'); colon != std::string::npos) {
+        std::string name = line.substr(0, colon);
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        const std::size_t value = line.find_first_not_of(' ', colon + 1);
+        result.headers[name] = value == std::string::npos ? "" : line.substr(value);
+      }
+      start = end;
+    }
+    const auto encoding = result.headers.find("transfer-encoding");
+    if (encoding != result.headers.end() && encoding->second == "chunked") {
       result.body = dechunk(result.body);
     }
   }

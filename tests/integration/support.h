@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,8 @@ class Process {
   pid_t pid() const { return pid_; }
   // Sends SIGTERM and waits; returns the exit code (-signal when killed).
   int terminate(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Sends `signal_number` (SIGABRT, SIGSEGV: a crash) and waits as terminate() does.
+  int signal(int signal_number, std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // Waits for a normal exit; returns the exit code, or nullopt on timeout.
   std::optional<int> wait(std::chrono::milliseconds timeout);
   // Everything read or readable from stdout / stderr so far (drains the pipes).
@@ -63,6 +66,7 @@ RunResult run(const std::vector<std::string>& args,
 struct HttpResult {
   int status = 0;
   std::string body;
+  std::map<std::string, std::string> headers;  // names lower-cased
 };
 HttpResult httpGet(int port, const std::string& path);
 // Any method, with extra header lines ("Name: value") and a body.
