@@ -67,12 +67,51 @@ bool isJsonNumber(std::string_view s) {
   return i == s.size();
 }
 
+constexpr bool isHexDigit(char c) {
+  return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// The escapes of a string token (from its opening quote; the token may run past the closing
+// one): each backslash must start one of RFC 8259's escapes. Only strings holding a backslash are
+// walked. A \u escape of a lone surrogate is well-formed JSON and passes: only a string that is
+// read gets unescaped, and simdjson refuses those.
+bool hasValidEscapes(std::string_view token) {
+  std::size_t i = token.find('\\', 1);
+  if (i == std::string_view::npos) return true;
+  for (; i < token.size() && token[i] != '"'; ++i) {
+    if (token[i] != '\\') continue;
+    if (++i == token.size()) return false;
+    switch (token[i]) {
+      case '"':
+      case '\\':
+      case '/':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't':
+        break;
+      case 'u':
+        if (i + 4 >= token.size() || !isHexDigit(token[i + 1]) || !isHexDigit(token[i + 2]) ||
+            !isHexDigit(token[i + 3]) || !isHexDigit(token[i + 4])) {
+          return false;
+        }
+        i += 4;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
 // Stage 1 has already checked that strings are closed, valid UTF-8 and free of control
-// characters; the strings we do not read are not unescaped (that would copy every one of them).
+// characters; the strings we do not read are not unescaped (that would copy every one of them),
+// only their escapes are checked.
 bool isValidScalarToken(od::json_type type, std::string_view token) {
   switch (type) {
     case od::json_type::string:
-      return true;
+      return hasValidEscapes(token);
     case od::json_type::number:
       return isJsonNumber(token);
     case od::json_type::boolean:
@@ -123,6 +162,13 @@ bool skipValue(od::value& value, std::size_t depth) noexcept {
       return skipObject(value, depth);
     case od::json_type::array:
       return skipArray(value, depth);
+    case od::json_type::string: {
+      if (!isValidScalarToken(type, trimTrailingSpace(value.raw_json_token()))) return false;
+      // Consumed, not only looked at: simdjson skips an unconsumed string followed by a colon as
+      // if it were a key, which would let `["a","b":1}]` through.
+      od::raw_json_string consumed;
+      return !value.get_raw_json_string().get(consumed);
+    }
     default:
       return isValidScalarToken(type, trimTrailingSpace(value.raw_json_token()));
   }
@@ -312,6 +358,8 @@ struct Decoder::Impl {
 };
 
 bool Decoder::Impl::reserve(std::uint64_t max_record_bytes) noexcept {
+  // Beyond what simdjson parses (4 GiB), and so that adding the padding cannot wrap around.
+  if (max_record_bytes > simdjson::SIMDJSON_MAXSIZE_BYTES) return false;
   const std::size_t wanted =
       static_cast<std::size_t>(max_record_bytes) + simdjson::SIMDJSON_PADDING;
   if (buffer_capacity_ >= wanted) return true;
@@ -427,7 +475,9 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
 
   std::string_view series_name = plan.dataset;
   if (plan.series_key.has_value()) {
-    if (series.kind != FieldValue::Kind::kString && series.kind != FieldValue::Kind::kNumber) {
+    // An empty string names no series: a failure event needs a pipeline_id.
+    if ((series.kind != FieldValue::Kind::kString && series.kind != FieldValue::Kind::kNumber) ||
+        series.text.empty()) {
       return InvalidReason::kMissingSeriesKey;
     }
     series_name = series.text;

@@ -20,7 +20,7 @@ enum class InvalidReason {
   kInvalidUtf8,
   kInvalidJson,
   kNotObject,         // valid JSON, but not an object
-  kMissingSeriesKey,  // series_key absent, null, or not a string/number
+  kMissingSeriesKey,  // series_key absent, null, empty or not a string/number
   kMissingEventTime,  // event_time field absent or null
   kBadEventTime,      // event_time present but not RFC 3339 nor epoch s/ms
   kWrongType,         // a check's field has the wrong type: the record is still used by the others

@@ -196,6 +196,14 @@ TEST(DecoderTest, WantedKeyThatIsPrefixOfRecordKeyIsNotMatched) {
 
 // --- kEmpty, kTooLarge, kInvalidUtf8 --------------------------------------------------------
 
+// A plan whose limit is beyond what simdjson parses (4 GiB) refuses every record as too large,
+// without sizing a buffer from a wrapped-around length.
+TEST(DecoderTest, LimitBeyondParserCapacityIsTooLarge) {
+  DecodePlan plan = pipelinePlan();
+  plan.max_record_bytes = std::numeric_limits<std::uint64_t>::max() - 8;
+  EXPECT_EQ(decodeWith(plan, kValidRecord).reason, InvalidReason::kTooLarge);
+}
+
 // A zero-length value (a tombstone) is empty.
 TEST(DecoderTest, EmptyValueIsEmpty) { EXPECT_EQ(decode("").reason, InvalidReason::kEmpty); }
 
@@ -307,6 +315,40 @@ TEST(DecoderTest, InvalidEscapeInSeriesValueIsInvalidJson) {
   EXPECT_EQ(decode(R"({"pipeline_id":"p\q","ts":1736951520})").reason, InvalidReason::kInvalidJson);
 }
 
+// A bad escape in a string the plan does not read is invalid JSON too: skipped strings are not
+// unescaped, but their escapes are checked.
+TEST(DecoderTest, InvalidEscapeInSkippedStringIsInvalidJson) {
+  for (const char* bad :
+       {R"("p\q")", R"("\u12G4")", R"("ab\u12")", R"(["x\ "])", R"({"k":"\x41"})"}) {
+    EXPECT_EQ(
+        decode(R"({"pipeline_id":"p","ts":1736951520,"note":)" + std::string(bad) + "}").reason,
+        InvalidReason::kInvalidJson)
+        << bad;
+  }
+}
+
+// Every RFC 8259 escape in a skipped string is accepted, an escaped lone surrogate too (it is
+// well-formed JSON; only strings that are read are unescaped).
+TEST(DecoderTest, ValidEscapesInSkippedStringAreAccepted) {
+  const Result r =
+      decode(R"({"pipeline_id":"p","ts":1736951520,"note":"\"\\\/\b\f\n\r\t\u00e9\uD800 \\u",)"
+             R"("list":["\"",{"k\"":"\\"}]})");
+  EXPECT_EQ(r.reason, std::nullopt);
+  EXPECT_EQ(r.series, "p");
+}
+
+// A string followed by a colon inside a skipped array is no key: invalid JSON, also when the
+// array then closes with the wrong bracket (simdjson's own skip would take `"b":` for a key).
+TEST(DecoderTest, ColonAfterStringInSkippedArrayIsInvalidJson) {
+  for (const char* bad :
+       {R"(["a","b":1])", R"({"k":["a","b":1}]})", R"({"k":["a","b":[1]}]})", R"(["a":{"c":1}])"}) {
+    EXPECT_EQ(
+        decode(R"({"pipeline_id":"p","ts":1736951520,"meta":)" + std::string(bad) + "}").reason,
+        InvalidReason::kInvalidJson)
+        << bad;
+  }
+}
+
 // A bad escape in a key is invalid JSON.
 TEST(DecoderTest, InvalidEscapeInKeyIsInvalidJson) {
   EXPECT_EQ(decode(R"({"pipeline_id":"p","t\qs":1736951520})").reason, InvalidReason::kInvalidJson);
@@ -382,6 +424,12 @@ TEST(DecoderTest, BareWordAtTopLevelIsInvalidJson) {
 // A record without the series key field is missing it.
 TEST(DecoderTest, AbsentSeriesKeyIsMissingSeriesKey) {
   EXPECT_EQ(decode(R"({"ts":1736951520,"rows":3})").reason, InvalidReason::kMissingSeriesKey);
+}
+
+// An empty string names no series (a failure event needs a pipeline_id): missing too.
+TEST(DecoderTest, EmptySeriesKeyIsMissingSeriesKey) {
+  EXPECT_EQ(decode(R"({"pipeline_id":"","ts":1736951520})").reason,
+            InvalidReason::kMissingSeriesKey);
 }
 
 // A null series key is missing.
