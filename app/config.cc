@@ -30,6 +30,8 @@ using detectors::Duration;
 constexpr Duration kMaxDuration = std::chrono::days(36500);
 constexpr std::int64_t kMaxStepsPerWindow = 10000;
 constexpr std::uint64_t kMaxThreads = 1024;
+// Every partition worker's decoder is sized for max_record_bytes (about 7 times it in memory).
+constexpr std::uint64_t kMaxRecordBytes = 64 << 20;
 // A secret file larger than this is a mistake (a device, a log), not a secret.
 constexpr std::size_t kMaxSecretBytes = 1 << 20;
 constexpr std::string_view kPagerDutyUrl = "https://events.pagerduty.com/v2/enqueue";
@@ -90,15 +92,35 @@ std::size_t editDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
+bool isControl(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
+void appendHexEscape(std::string& out, char c) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+  out += buf;
+}
+
+// `text` with control characters written \xNN, so that a problem stays on its one line whatever
+// the keys it names hold.
+std::string oneLine(std::string_view text) {
+  if (std::none_of(text.begin(), text.end(), isControl)) return std::string(text);
+  std::string out;
+  for (const char c : text) {
+    if (isControl(c)) {
+      appendHexEscape(out, c);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 // `"text"`, with control characters escaped so a hostile key cannot forge output lines.
 std::string inQuotes(std::string_view text) {
   std::string out = "\"";
   for (const char c : text) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x",
-                    static_cast<unsigned>(static_cast<unsigned char>(c)));
-      out += buf;
+    if (isControl(c)) {
+      appendHexEscape(out, c);
     } else {
       if (c == '"' || c == '\\') out.push_back('\\');
       out.push_back(c);
@@ -106,6 +128,40 @@ std::string inQuotes(std::string_view text) {
   }
   out.push_back('"');
   return out;
+}
+
+// The offset of the first byte that is not part of well-formed UTF-8 (RFC 3629: no overlong
+// forms, no surrogates, nothing above U+10FFFF), or nullopt.
+std::optional<std::size_t> invalidUtf8At(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t length = 0;
+    unsigned char low = 0x80, high = 0xbf;  // the range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      length = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      length = 3;
+      if (c == 0xe0) low = 0xa0;
+      if (c == 0xed) high = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      length = 4;
+      if (c == 0xf0) low = 0x90;
+      if (c == 0xf4) high = 0x8f;
+    } else {
+      return i;
+    }
+    if (i + length > s.size()) return i;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (k == 1 ? (b < low || b > high) : (b < 0x80 || b > 0xbf)) return i;
+    }
+    i += length;
+  }
+  return std::nullopt;
 }
 
 // ` (did you mean "x"?)` for the closest candidate within edit distance 2, else "". Ties go to
@@ -182,8 +238,8 @@ std::optional<std::string> readFile(const std::string& path, std::size_t limit, 
 
 class Problems {
  public:
-  void add(const YAML::Mark& at, std::string path, std::string message) {
-    entries_.push_back({at.line, at.column, {std::move(path), std::move(message)}});
+  void add(const YAML::Mark& at, std::string_view path, std::string_view message) {
+    entries_.push_back({at.line, at.column, {oneLine(path), oneLine(message)}});
   }
   std::size_t size() const { return entries_.size(); }
 
@@ -807,7 +863,7 @@ detectors::DatasetSpec readDataset(Reader& r) {
   spec.allowed_lateness = r.duration("allowed_lateness", Sign::kNonNegative);
   if (r.problemCount() == before) checkTiming(r, spec);
 
-  if (auto n = r.integer("max_record_bytes", 1, std::numeric_limits<std::uint64_t>::max())) {
+  if (auto n = r.integer("max_record_bytes", 1, kMaxRecordBytes)) {
     spec.max_record_bytes = *n;
   }
   if (auto n = r.integer("max_series", 1, std::numeric_limits<std::uint32_t>::max())) {
@@ -1065,9 +1121,10 @@ void readRemediate(Reader& r, bool load, remediation::RemediateSpec& spec) {
 // ---------------------------------------------------------------------------------------------
 // The whole file
 
-ConfigResult oneProblem(std::string message) {
+// The message may quote the parser's view of the text (yaml-cpp's "unknown escape character: x").
+ConfigResult oneProblem(std::string_view message) {
   ConfigResult result;
-  result.problems.push_back({"config", std::move(message)});
+  result.problems.push_back({"config", oneLine(message)});
   return result;
 }
 
@@ -1133,6 +1190,17 @@ std::optional<Duration> parseDuration(std::string_view text) {
 ConfigResult parseConfig(const std::string& yaml_text, unsigned required,
                          const std::string& base_dir) {
   try {
+    // Names from the file travel in failure events and metric labels, which are UTF-8.
+    if (const auto at = invalidUtf8At(yaml_text)) {
+      const std::string_view before(yaml_text.data(), *at);
+      const std::size_t line =
+          static_cast<std::size_t>(std::count(before.begin(), before.end(), '\n')) + 1;
+      const std::size_t line_start = before.rfind('\n');
+      const std::size_t column =
+          *at - (line_start == std::string_view::npos ? 0 : line_start + 1) + 1;
+      return oneProblem("not UTF-8 text: invalid byte at line " + std::to_string(line) +
+                        ", column " + std::to_string(column));
+    }
     YAML::Node root;
     try {
       root = YAML::Load(yaml_text);

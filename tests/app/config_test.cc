@@ -689,6 +689,37 @@ TEST(ConfigTest, DatasetLimitsArePositiveIntegers) {
                           "datasets[0].max_series: must be at most 4294967295"));
 }
 
+// max_record_bytes is capped at 64 MiB: each partition's decoder is sized for it.
+TEST(ConfigTest, MaxRecordBytesIsAtMost64MiB) {
+  EXPECT_THAT(problemsOf(std::string(kMinimalDataset) + "    max_record_bytes: 67108865\n",
+                         kDatasetsSection),
+              ElementsAre("datasets[0].max_record_bytes: must be at most 67108864"));
+  EXPECT_THAT(problemsOf(std::string(kMinimalDataset) + "    max_record_bytes: 67108864\n",
+                         kDatasetsSection),
+              IsEmpty());
+}
+
+// A text that is not UTF-8 is one problem that says where.
+TEST(ConfigTest, TextThatIsNotUtf8IsOneProblem) {
+  EXPECT_THAT(problemsOf("detect:\n  group_id: g\xff\n", kDetectSection),
+              ElementsAre("config: not UTF-8 text: invalid byte at line 2, column 14"));
+  EXPECT_THAT(problemsOf("detect: { group_id: \"\xed\xa0\x80\" }", kDetectSection),
+              ElementsAre("config: not UTF-8 text: invalid byte at line 1, column 22"));
+}
+
+// The parser's message may quote a control character of the text: escaped too.
+TEST(ConfigTest, SyntaxErrorQuotingAControlCharacterIsOneLine) {
+  EXPECT_THAT(problemsOf("detect: { group_id: \"a\\\x01\" }\n", kDetectSection),
+              ElementsAre("config: invalid YAML at line 1, column 25: unknown escape character: "
+                          "\\x01"));
+}
+
+// Control characters in keys are escaped: every problem stays on one line.
+TEST(ConfigTest, ProblemWithControlCharactersInKeyIsOneLine) {
+  EXPECT_THAT(problemsOf("detect:\n  \"group\\nid\\x1b\": g\n", kDetectSection),
+              ElementsAre(R"(detect.group\x0aid\x1b: unknown key (did you mean "group_id"?))"));
+}
+
 // An empty listen disables the endpoint; a port above 65535 does not parse.
 TEST(ConfigTest, ListenIsHostPortOrEmpty) {
   const ConfigResult off = parseConfig(R"(detect: { listen: "" })", kDetectSection);
