@@ -1,6 +1,7 @@
 #include "remediation/events.h"
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 
 #include "stream/decoder.h"
@@ -34,12 +35,17 @@ bool member(const json& j, const char* name, std::string& out, std::string& erro
   return true;
 }
 
+constexpr detectors::Timestamp kMinTime{};
+constexpr detectors::Timestamp kEndTime{
+    std::chrono::sys_days{std::chrono::year{10000} / std::chrono::January / 1}};
+
 bool timeMember(const json& j, const char* name, detectors::Timestamp& out, std::string& error) {
   std::string text;
   if (!member(j, name, text, error)) return false;
   const auto t = stream::parseRfc3339(text);
-  if (!t) {
-    error = std::string("\"") + name + "\" is not an RFC 3339 time";
+  // Event times are 1970..9999, as the decoder takes them: the range formatRfc3339 writes back.
+  if (!t || *t < kMinTime || *t >= kEndTime) {
+    error = std::string("\"") + name + "\" is not an RFC 3339 time in years 1970 to 9999";
     return false;
   }
   out = *t;
@@ -117,8 +123,9 @@ std::optional<ReceivedFailure> parseFailureEvent(std::string_view text, std::str
   }
   if (const auto c = j.find("context"); c != j.end() && c->is_object()) {
     if (const auto it = c->find("topic"); it != c->end() && it->is_string()) e.topic = *it;
-    if (const auto n = number(*c, "sample_count"); n && *n >= 0) {
-      e.sample_count = static_cast<std::uint64_t>(*n);
+    // An unsigned integer, as the detector writes it (a double beyond 2^64 has no such value).
+    if (const auto it = c->find("sample_count"); it != c->end() && it->is_number_unsigned()) {
+      e.sample_count = it->get<std::uint64_t>();
     }
     e.baseline = number(*c, "baseline");
     e.p95_seconds = number(*c, "p95_seconds");

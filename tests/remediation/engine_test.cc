@@ -612,5 +612,44 @@ TEST(FailureEventParseTest, ReadsWhatTheDetectorWrites) {
   }
 }
 
+// sample_count is taken when it is an unsigned integer, as the detector writes it; another
+// number is ignored rather than converted (1e30 has no uint64 value).
+TEST(FailureEventParseTest, SampleCountIsAnUnsignedInteger) {
+  const std::string head =
+      R"({"schema":"vigil.failure.v1","event_id":"a","status":"firing","dataset":"d",)"
+      R"("pipeline_id":"p","failure_type":"stale_data","timestamp":"2025-01-15T14:00:00Z",)"
+      R"("context":{"sample_count":)";
+  std::string error;
+  for (const auto& [text, expected] : {std::pair<const char*, std::uint64_t>{"42", 42},
+                                       {"18446744073709551615", UINT64_MAX},
+                                       {"1e30", 0},
+                                       {"2.5", 0},
+                                       {"-1", 0}}) {
+    const auto parsed = parseFailureEvent(head + text + "}}", error);
+    ASSERT_TRUE(parsed) << text << ": " << error;
+    EXPECT_EQ(parsed->event.sample_count, expected) << text;
+  }
+}
+
+// Times outside 1970..9999 are refused: formatRfc3339 could not write them back
+// ("-001-12-31T23:00:00Z"), so the event would not survive being recorded.
+TEST(FailureEventParseTest, TimestampOutsideYears1970To9999IsRefused) {
+  const std::string head =
+      R"({"schema":"vigil.failure.v1","event_id":"a","status":"firing","dataset":"d",)"
+      R"("pipeline_id":"p","failure_type":"stale_data","timestamp":)";
+  std::string error;
+  for (const char* t : {R"("0000-01-01T00:00:00+01:00")", R"("1969-12-31T23:59:59.999Z")",
+                        R"("9999-12-31T23:59:59-00:01")"}) {
+    EXPECT_FALSE(parseFailureEvent(head + t + "}", error)) << t;
+    EXPECT_EQ(error, R"("timestamp" is not an RFC 3339 time in years 1970 to 9999)");
+  }
+  for (const char* t : {R"("1970-01-01T00:00:00Z")", R"("9999-12-31T23:59:59.999Z")"}) {
+    const auto parsed = parseFailureEvent(head + t + "}", error);
+    ASSERT_TRUE(parsed) << t << ": " << error;
+    EXPECT_NE(parsed->event.toJson().find(std::string(t).substr(1, 19)), std::string::npos)
+        << parsed->event.toJson();
+  }
+}
+
 }  // namespace
 }  // namespace vigil::remediation
