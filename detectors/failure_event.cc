@@ -44,12 +44,14 @@ void appendEscaped(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-// Shortest round-trip form; JSON has no NaN or infinity, so those become null.
+// Shortest round-trip form; JSON has no NaN or infinity, so those become null. -0 is written 0:
+// readers parse "-0" as the integer 0, so the sign would not survive a round trip anyway.
 void appendNumber(std::string& out, double v) {
   if (!std::isfinite(v)) {
     out += "null";
     return;
   }
+  if (v == 0) v = 0;
   char buf[32];
   const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
   out.append(buf, ec == std::errc{} ? end : buf);

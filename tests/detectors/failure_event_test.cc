@@ -110,6 +110,17 @@ TEST(FailureEventTest, NonFiniteNumbersBecomeNull) {
   EXPECT_TRUE(j["actual_value"].is_null());
 }
 
+// Negative zero is written 0: a reader parses "-0" as the integer 0, so only 0 round-trips.
+TEST(FailureEventTest, NegativeZeroIsWrittenZero) {
+  FailureEvent e = sampleEvent();
+  e.threshold = -0.0;
+  e.baseline = -0.0;
+  const std::string json = e.toJson();
+  EXPECT_NE(json.find(R"("threshold":0,)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("baseline":0)"), std::string::npos) << json;
+  EXPECT_EQ(json.find(":-0"), std::string::npos) << json;
+}
+
 // Events sharing a timestamp order by dataset, pipeline_id, then failure type name.
 TEST(FailureEventTest, OrderIsTimestampDatasetPipelineType) {
   FailureEvent a = sampleEvent();
