@@ -71,17 +71,15 @@ constexpr bool isHexDigit(char c) {
   return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-// The escapes of a string token (from its opening quote; the token may run past the closing
-// one): each backslash must start one of RFC 8259's escapes. Only strings holding a backslash are
-// walked. A \u escape of a lone surrogate is well-formed JSON and passes: only a string that is
+// The escapes of a string, from just after its opening quote to its closing quote (which stage 1
+// guarantees, so the scan stays inside the buffer): each backslash must start one of RFC 8259's
+// escapes. A \u escape of a lone surrogate is well-formed JSON and passes: only a string that is
 // read gets unescaped, and simdjson refuses those.
-bool hasValidEscapes(std::string_view token) {
-  std::size_t i = token.find('\\', 1);
-  if (i == std::string_view::npos) return true;
-  for (; i < token.size() && token[i] != '"'; ++i) {
-    if (token[i] != '\\') continue;
-    if (++i == token.size()) return false;
-    switch (token[i]) {
+bool hasValidEscapes(const char* p) {
+  for (;; ++p) {
+    if (*p == '"') return true;
+    if (*p != '\\') continue;
+    switch (*++p) {
       case '"':
       case '\\':
       case '/':
@@ -92,17 +90,16 @@ bool hasValidEscapes(std::string_view token) {
       case 't':
         break;
       case 'u':
-        if (i + 4 >= token.size() || !isHexDigit(token[i + 1]) || !isHexDigit(token[i + 2]) ||
-            !isHexDigit(token[i + 3]) || !isHexDigit(token[i + 4])) {
+        // A closing quote is no hex digit, so this stops at it.
+        if (!isHexDigit(p[1]) || !isHexDigit(p[2]) || !isHexDigit(p[3]) || !isHexDigit(p[4])) {
           return false;
         }
-        i += 4;
+        p += 4;
         break;
       default:
         return false;
     }
   }
-  return true;
 }
 
 // Stage 1 has already checked that strings are closed, valid UTF-8 and free of control
@@ -111,7 +108,7 @@ bool hasValidEscapes(std::string_view token) {
 bool isValidScalarToken(od::json_type type, std::string_view token) {
   switch (type) {
     case od::json_type::string:
-      return hasValidEscapes(token);
+      return token.size() >= 2 && token.front() == '"' && hasValidEscapes(token.data() + 1);
     case od::json_type::number:
       return isJsonNumber(token);
     case od::json_type::boolean:
@@ -136,7 +133,8 @@ bool skipObject(od::value& value, std::size_t depth) noexcept {
   for (auto field_result : object) {
     if (field_result.error()) return false;
     od::field&& field = std::move(field_result).value_unsafe();
-    if (!skipValue(field.value(), depth + 1)) return false;
+    // Keys of skipped objects are not unescaped either; their escapes are checked the same way.
+    if (!hasValidEscapes(field.key().raw()) || !skipValue(field.value(), depth + 1)) return false;
   }
   return true;
 }

@@ -315,11 +315,11 @@ TEST(DecoderTest, InvalidEscapeInSeriesValueIsInvalidJson) {
   EXPECT_EQ(decode(R"({"pipeline_id":"p\q","ts":1736951520})").reason, InvalidReason::kInvalidJson);
 }
 
-// A bad escape in a string the plan does not read is invalid JSON too: skipped strings are not
-// unescaped, but their escapes are checked.
+// A bad escape in a string the plan does not read is invalid JSON too: skipped strings and keys
+// are not unescaped, but their escapes are checked.
 TEST(DecoderTest, InvalidEscapeInSkippedStringIsInvalidJson) {
-  for (const char* bad :
-       {R"("p\q")", R"("\u12G4")", R"("ab\u12")", R"(["x\ "])", R"({"k":"\x41"})"}) {
+  for (const char* bad : {R"("p\q")", R"("\u12G4")", R"("ab\u12")", R"(["x\ "])", R"({"k":"\x41"})",
+                          R"({"\}k":1})", R"([{"a\u00":1}])"}) {
     EXPECT_EQ(
         decode(R"({"pipeline_id":"p","ts":1736951520,"note":)" + std::string(bad) + "}").reason,
         InvalidReason::kInvalidJson)
