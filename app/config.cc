@@ -517,8 +517,10 @@ class Reader {
 
   bool valid() const { return valid_; }
   bool empty() const { return entries_.empty(); }
+  // An empty key is shown as "", so that a problem about it still names a path.
   std::string pathOf(std::string_view key) const {
-    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+    const std::string shown = key.empty() ? std::string(R"("")") : std::string(key);
+    return path_.empty() ? shown : path_ + "." + shown;
   }
 
   bool has(std::string_view key) const { return find(key) != nullptr; }

@@ -714,6 +714,12 @@ TEST(ConfigTest, SyntaxErrorQuotingAControlCharacterIsOneLine) {
                           "\\x01"));
 }
 
+// An empty key still gets a path to name it by.
+TEST(ConfigTest, EmptyKeyIsNamedByItsQuotes) {
+  EXPECT_THAT(problemsOf("\"\": 1\ndetect: { \"\": 2 }\n", kDetectSection),
+              ElementsAre(R"("": unknown key)", R"(detect."": unknown key)"));
+}
+
 // Control characters in keys are escaped: every problem stays on one line.
 TEST(ConfigTest, ProblemWithControlCharactersInKeyIsOneLine) {
   EXPECT_THAT(problemsOf("detect:\n  \"group\\nid\\x1b\": g\n", kDetectSection),
