@@ -206,6 +206,16 @@ std::string formatDuration(Duration d) {
   return std::to_string(ms) + "ms";
 }
 
+// "line L, column C" of a byte offset, both from 1 (columns count bytes).
+std::string lineAndColumn(std::string_view text, std::size_t offset) {
+  const std::string_view before = text.substr(0, offset);
+  const auto line = static_cast<std::size_t>(std::count(before.begin(), before.end(), '\n')) + 1;
+  const std::size_t line_start = before.rfind('\n');
+  const std::size_t column =
+      offset - (line_start == std::string_view::npos ? 0 : line_start + 1) + 1;
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Files
 
@@ -293,6 +303,11 @@ enum class Empty { kRefuse, kAllow };
 std::optional<std::string> asString(const Value& v, Empty empty = Empty::kRefuse) {
   if (!v.node.IsScalar()) {
     v.problem("expected a string");
+    return std::nullopt;
+  }
+  // The text is UTF-8 (parseConfig checks it), but names must stay so whatever yaml-cpp does.
+  if (invalidUtf8At(v.text())) {
+    v.problem("not valid UTF-8");
     return std::nullopt;
   }
   if (empty == Empty::kRefuse && v.text().empty()) {
@@ -1192,16 +1207,13 @@ std::optional<Duration> parseDuration(std::string_view text) {
 ConfigResult parseConfig(const std::string& yaml_text, unsigned required,
                          const std::string& base_dir) {
   try {
-    // Names from the file travel in failure events and metric labels, which are UTF-8.
+    // Names from the file travel in failure events and metric labels, which are UTF-8. A YAML
+    // stream holds no NUL byte, and yaml-cpp turns one in a plain scalar into other bytes.
     if (const auto at = invalidUtf8At(yaml_text)) {
-      const std::string_view before(yaml_text.data(), *at);
-      const std::size_t line =
-          static_cast<std::size_t>(std::count(before.begin(), before.end(), '\n')) + 1;
-      const std::size_t line_start = before.rfind('\n');
-      const std::size_t column =
-          *at - (line_start == std::string_view::npos ? 0 : line_start + 1) + 1;
-      return oneProblem("not UTF-8 text: invalid byte at line " + std::to_string(line) +
-                        ", column " + std::to_string(column));
+      return oneProblem("not UTF-8 text: invalid byte at " + lineAndColumn(yaml_text, *at));
+    }
+    if (const std::size_t at = yaml_text.find('\0'); at != std::string::npos) {
+      return oneProblem("a NUL byte at " + lineAndColumn(yaml_text, at) + ": YAML text has none");
     }
     YAML::Node root;
     try {

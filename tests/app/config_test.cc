@@ -720,6 +720,12 @@ TEST(ConfigTest, EmptyKeyIsNamedByItsQuotes) {
               ElementsAre(R"("": unknown key)", R"(detect."": unknown key)"));
 }
 
+// A NUL byte is no YAML (yaml-cpp would turn it into other bytes): one problem that says where.
+TEST(ConfigTest, NulByteIsOneProblem) {
+  EXPECT_THAT(problemsOf(std::string("datasets:\n  - name: a\0b\n", 24), kDatasetsSection),
+              ElementsAre("config: a NUL byte at line 2, column 12: YAML text has none"));
+}
+
 // Control characters in keys are escaped: every problem stays on one line.
 TEST(ConfigTest, ProblemWithControlCharactersInKeyIsOneLine) {
   EXPECT_THAT(problemsOf("detect:\n  \"group\\nid\\x1b\": g\n", kDetectSection),
