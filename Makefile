@@ -4,7 +4,7 @@ PRESET ?= release
 JOBS   ?= $(shell nproc)
 BUILD  := build
 
-.PHONY: deps build demo test test-sanitize bench bench-latency format clean
+.PHONY: deps build demo test test-sanitize bench bench-latency fuzz format clean
 
 deps:
 	@scripts/deps.sh
@@ -32,13 +32,24 @@ bench-latency: build
 	@scripts/bench-deps.sh
 	@python3 bench/detection_latency.py $(BENCH_ARGS)
 
+# The libFuzzer harnesses of fuzz/ (clang, ASan+UBSan, build-fuzz/), each run for FUZZ_SECONDS;
+# FUZZERS picks some of them. `make test` replays their corpora without clang.
+FUZZ_SECONDS ?= 60
+FUZZERS ?= decoder config failure_event
+fuzz:
+	@scripts/deps.sh
+	@scripts/fuzz-deps.sh
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j $(JOBS) --target $(addsuffix _fuzzer,$(FUZZERS))
+	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZERS)
+
 test-sanitize: deps
 	@cmake --preset debug >/dev/null
 	@cmake --build --preset debug -j $(JOBS)
 	@ctest --preset debug -j $(JOBS)
 
 format:
-	@find app common detectors stream http remediation tests bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
+	@find app common detectors stream http remediation tests bench fuzz -name '*.h' -o -name '*.cc' | xargs clang-format -i
 
 clean:
-	rm -rf build build-debug
+	rm -rf build build-debug build-fuzz
