@@ -108,7 +108,9 @@ bool hasValidEscapes(const char* p) {
 bool isValidScalarToken(od::json_type type, std::string_view token) {
   switch (type) {
     case od::json_type::string:
-      return token.size() >= 2 && token.front() == '"' && hasValidEscapes(token.data() + 1);
+      // Most strings hold no backslash: a bounded search (memchr) settles those.
+      return token.size() >= 2 && token.front() == '"' &&
+             (token.find('\\', 1) == std::string_view::npos || hasValidEscapes(token.data() + 1));
     case od::json_type::number:
       return isJsonNumber(token);
     case od::json_type::boolean:
