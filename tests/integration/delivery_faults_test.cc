@@ -74,6 +74,43 @@ std::map<int, std::vector<std::pair<std::int64_t, std::int64_t>>> inputTimes(
   return out;
 }
 
+// The distinct events judged on windows (not stale_data, which detect judges
+// on the clock) with a timestamp up to `last`, in order.
+std::vector<std::string> judgedEvents(const std::vector<std::string>& events,
+                                      const std::string& last) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const std::string& e : events) {
+    const auto j = nlohmann::json::parse(e);
+    if (j["failure_type"] != "stale_data" && j["timestamp"].get<std::string>() <= last &&
+        seen.insert(e).second) {
+      out.push_back(e);
+    }
+  }
+  return out;
+}
+
+// Every partition of `topic` led by broker `id`.
+void placeLeaders(const Broker& broker, const std::string& topic, int partitions, int id) {
+  for (int p = 0; p < partitions; ++p) {
+    ASSERT_EQ(broker.control("POST", "/leader",
+                             R"({"topic":")" + topic + R"(","partition":)" + std::to_string(p) +
+                                 R"(,"broker":)" + std::to_string(id) + "}")
+                  .status,
+              200);
+  }
+}
+
+// `vigil replay`'s events on the input `gen` writes to a file (gen's args, no --output).
+std::vector<std::string> replayed(const TempDir& dir, std::vector<std::string> gen) {
+  gen.insert(gen.end(), {"--output", dir.file("input.ndjson")});
+  EXPECT_EQ(run(gen).exit_code, 0);
+  const RunResult replay = run({vigilBinary(), "replay", "--config", dir.file("vigil.yaml"),
+                                "--input", dir.file("input.ndjson")});
+  EXPECT_EQ(replay.exit_code, 0) << replay.err;
+  return lines(replay.out);
+}
+
 TEST(DeliveryFaultsTest, NothingCommittedPastAnUndeliveredEvent) {
   TempDir dir;
   BrokerOptions options;
@@ -83,13 +120,8 @@ TEST(DeliveryFaultsTest, NothingCommittedPastAnUndeliveredEvent) {
   Broker broker(options);
   ASSERT_FALSE(broker.bootstrap().empty());
   // Input, group coordinator on broker 1; the failures partition on broker 2.
-  for (int p = 0; p < kPartitions; ++p) {
-    ASSERT_EQ(broker.control("POST", "/leader",
-                             R"({"topic":"df.events","partition":)" + std::to_string(p) +
-                                 R"(,"broker":1})").status, 200);
-  }
-  ASSERT_EQ(broker.control("POST", "/leader",
-                           R"({"topic":"vigil.failures","partition":0,"broker":2})").status, 200);
+  placeLeaders(broker, "df.events", kPartitions, 1);
+  placeLeaders(broker, "vigil.failures", 1, 2);
   ASSERT_EQ(broker.control("POST", "/coordinator", R"({"key":"df","broker":1})").status, 200);
 
   dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + broker.bootstrap() +
@@ -107,14 +139,8 @@ TEST(DeliveryFaultsTest, NothingCommittedPastAnUndeliveredEvent) {
       "--fault", "latency_spike@5m+2m", "--fault", "stall:etl_df_02@9m+3m"};
   const RunResult produced = run(gen);
   ASSERT_EQ(produced.exit_code, 0) << produced.err;
-  std::vector<std::string> file_gen = gen;
-  file_gen.insert(file_gen.end(), {"--output", dir.file("input.ndjson")});
-  ASSERT_EQ(run(file_gen).exit_code, 0);
-  const RunResult replay = run({vigilBinary(), "replay", "--config", dir.file("vigil.yaml"),
-                                "--input", dir.file("input.ndjson")});
-  ASSERT_EQ(replay.exit_code, 0) << replay.err;
   std::vector<std::string> expected;
-  for (const std::string& line : lines(replay.out)) {
+  for (const std::string& line : replayed(dir, gen)) {
     // Replay judges through the last record's step; detect may judge the
     // tail on the clock later: compare what both judged.
     if (nlohmann::json::parse(line)["timestamp"].get<std::string>() <= "2025-01-15T14:20:00Z") {
@@ -179,19 +205,8 @@ TEST(DeliveryFaultsTest, NothingCommittedPastAnUndeliveredEvent) {
   const auto events = readTopic(
       broker.bootstrap(), "vigil.failures",
       [&](const std::vector<std::string>& v) { return v.size() >= expected.size(); }, seconds(60));
-  std::vector<std::string> judged;
-  std::set<std::string> distinct;
-  for (const std::string& e : events) {
-    if (nlohmann::json::parse(e)["timestamp"].get<std::string>() <= "2025-01-15T14:20:00Z" &&
-        nlohmann::json::parse(e)["failure_type"] != "stale_data" && distinct.insert(e).second) {
-      judged.push_back(e);
-    }
-  }
-  std::vector<std::string> want;
-  for (const std::string& e : expected) {
-    if (nlohmann::json::parse(e)["failure_type"] != "stale_data") want.push_back(e);
-  }
-  EXPECT_EQ(judged, want);
+  EXPECT_EQ(judgedEvents(events, "2025-01-15T14:20:00Z"),
+            judgedEvents(expected, "2025-01-15T14:20:00Z"));
   std::map<int, std::int64_t> done;
   const auto commit_deadline = std::chrono::steady_clock::now() + seconds(30);
   while (std::chrono::steady_clock::now() < commit_deadline) {
@@ -219,13 +234,8 @@ TEST(DeliveryFaultsTest, LostAssignmentCommitsNothing) {
   Broker broker(options);
   ASSERT_FALSE(broker.bootstrap().empty());
   // Data on broker 1, the group's coordinator on broker 2.
-  for (int p = 0; p < kPartitions; ++p) {
-    ASSERT_EQ(broker.control("POST", "/leader",
-                             R"({"topic":"co.events","partition":)" + std::to_string(p) +
-                                 R"(,"broker":1})").status, 200);
-  }
-  ASSERT_EQ(broker.control("POST", "/leader",
-                           R"({"topic":"vigil.failures","partition":0,"broker":1})").status, 200);
+  placeLeaders(broker, "co.events", kPartitions, 1);
+  placeLeaders(broker, "vigil.failures", 1, 1);
   ASSERT_EQ(broker.control("POST", "/coordinator", R"({"key":"co","broker":2})").status, 200);
   dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + broker.bootstrap() +
                               "\n  session.timeout.ms: 6000\n  heartbeat.interval.ms: 500\n"
@@ -260,17 +270,8 @@ TEST(DeliveryFaultsTest, LostAssignmentCommitsNothing) {
   const RunResult replay = run({vigilBinary(), "replay", "--config", dir.file("vigil.yaml"),
                                 "--input", dir.file("input.ndjson")});
   ASSERT_EQ(replay.exit_code, 0) << replay.err;
-  const auto judged = [](const std::vector<std::string>& events) {
-    std::vector<std::string> out;
-    std::set<std::string> seen;
-    for (const std::string& e : events) {
-      const auto j = nlohmann::json::parse(e);
-      if (j["failure_type"] != "stale_data" &&
-          j["timestamp"].get<std::string>() <= "2025-01-15T14:25:00Z" && seen.insert(e).second) {
-        out.push_back(e);
-      }
-    }
-    return out;
+  const auto judged = [](const std::vector<std::string>& v) {
+    return judgedEvents(v, "2025-01-15T14:25:00Z");
   };
   const auto expected = judged(lines(replay.out));
   ASSERT_GE(expected.size(), 2u);
@@ -333,25 +334,10 @@ TEST(DeliveryFaultsTest, SlowBrokerLosesNothing) {
       "--rate", "20", "--pipelines", "4", "--duration", "20m", "--seed", "9",
       "--fault", "latency_spike@5m+2m", "--fault", "stall:etl_rtt_03@11m+3m"};
   ASSERT_EQ(run(gen).exit_code, 0);
-  std::vector<std::string> file_gen = gen;
-  file_gen.insert(file_gen.end(), {"--output", dir.file("input.ndjson")});
-  ASSERT_EQ(run(file_gen).exit_code, 0);
-  const RunResult replay = run({vigilBinary(), "replay", "--config", dir.file("vigil.yaml"),
-                                "--input", dir.file("input.ndjson")});
-  ASSERT_EQ(replay.exit_code, 0) << replay.err;
-  const auto judged = [](const std::vector<std::string>& events) {
-    std::vector<std::string> out;
-    std::set<std::string> seen;
-    for (const std::string& e : events) {
-      const auto j = nlohmann::json::parse(e);
-      if (j["failure_type"] != "stale_data" &&
-          j["timestamp"].get<std::string>() <= "2025-01-15T14:20:00Z" && seen.insert(e).second) {
-        out.push_back(e);
-      }
-    }
-    return out;
+  const auto judged = [](const std::vector<std::string>& v) {
+    return judgedEvents(v, "2025-01-15T14:20:00Z");
   };
-  const auto expected = judged(lines(replay.out));
+  const auto expected = judged(replayed(dir, gen));
   ASSERT_GE(expected.size(), 2u);
 
   ASSERT_EQ(broker.control("POST", "/brokers/all/rtt?ms=3000").status, 200);
