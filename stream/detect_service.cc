@@ -263,21 +263,23 @@ std::vector<LaneLimits> DetectService::laneLimits() const {
   return limits;
 }
 
-void DetectService::processQueued() {
-  const std::vector<LaneLimits> limits = laneLimits();
+std::vector<PartitionWorker*> DetectService::busyWorkers() {
   std::vector<PartitionWorker*> busy;
   for (auto& [tp, worker] : workers_) {
     if (worker->hasWork()) busy.push_back(worker.get());
   }
+  return busy;
+}
+
+void DetectService::processQueued() {
+  const std::vector<LaneLimits> limits = laneLimits();
+  std::vector<PartitionWorker*> busy = busyWorkers();
   tbb::parallel_for_each(busy.begin(), busy.end(),
                          [&](PartitionWorker* worker) { worker->process(limits); });
 }
 
 void DetectService::startProcessing() {
-  std::vector<PartitionWorker*> busy;
-  for (auto& [tp, worker] : workers_) {
-    if (worker->hasWork()) busy.push_back(worker.get());
-  }
+  std::vector<PartitionWorker*> busy = busyWorkers();
   if (busy.empty()) return;
   processing_limits_ = laneLimits();
   processing_ = true;

@@ -64,6 +64,7 @@ class DetectService final : private KafkaSource::Listener {
   void round(std::vector<Message>& batch);
   void enqueue(std::vector<Message>& batch);
   std::vector<LaneLimits> laneLimits() const;
+  std::vector<PartitionWorker*> busyWorkers();  // those with queued records to process
   void processQueued();
   // Processing of queued records overlaps the next poll: started at the end of
   // a round, finished before anything else touches the partition workers
