@@ -40,6 +40,14 @@ class AlertLifecycle {
   // changes: inactive, or firing without clearing. Pending and clearing move
   // with time alone.
   bool settled() const { return state_ == State::kInactive || state_ == State::kFiring; }
+  // When the condition that is pending or firing was first breached, at the
+  // latest: a rebuild that judges again from before this (with a full window)
+  // comes to the same state. nullopt while inactive.
+  std::optional<Timestamp> breachedSince() const {
+    if (state_ == State::kPending) return since_;
+    if (firing()) return fired_at_ - for_;
+    return std::nullopt;
+  }
   // When the current firing began (the timestamp of its firing event).
   std::optional<Timestamp> firingSince() const {
     return firing() ? std::optional<Timestamp>(fired_at_) : std::nullopt;

@@ -21,6 +21,16 @@ struct DatasetDetector::SeriesState {
   std::optional<NullsCheck::State> nulls;
   std::optional<SchemaCheck::State> schema;
 
+  // The earliest time any alert of the series was breached since, while
+  // firing or pending; Timestamp::max() when none is.
+  Timestamp breachedSince() const {
+    Timestamp out = Timestamp::max();
+    anyLifecycle([&](const AlertLifecycle& l) {
+      if (const auto since = l.breachedSince()) out = std::min(out, *since);
+      return false;
+    });
+    return out;
+  }
   // True while any alert of the series is firing or pending.
   bool alerting() const {
     return anyLifecycle([](const AlertLifecycle& l) { return l.firing() || l.pending(); });
@@ -68,6 +78,7 @@ struct DatasetDetector::Merged {
   const FieldSet* latest_fields = nullptr;
   Timestamp first_seen = Timestamp::max();
   Timestamp newest_seen = Timestamp::min();
+  Timestamp silent_through = Timestamp::min();  // the latest of its stores'
   SeriesState** state = nullptr;  // the cached alert state of the series (may hold null)
   // Storage for what several stores contribute.
   QuantileSketch merged_latency;
@@ -84,13 +95,18 @@ struct DatasetDetector::Merged {
     latest_fields = nullptr;
     first_seen = Timestamp::max();
     newest_seen = Timestamp::min();
+    silent_through = Timestamp::min();
   }
 };
 
 DatasetDetector::DatasetDetector(DatasetSpec spec, FreshnessMode mode)
+    : DatasetDetector(std::move(spec), mode, std::make_shared<FieldDictionary>()) {}
+
+DatasetDetector::DatasetDetector(DatasetSpec spec, FreshnessMode mode,
+                                 std::shared_ptr<FieldDictionary> fields)
     : spec_(std::move(spec)),
       freshness_mode_(mode),
-      fields_(std::make_unique<FieldDictionary>()),
+      fields_(std::move(fields)),
       merged_(std::make_unique<Merged>()) {
   if (spec_.latency) latency_.emplace(spec_);
   if (spec_.freshness) freshness_.emplace(spec_);
@@ -107,6 +123,24 @@ DatasetDetector::DatasetDetector(DatasetSpec spec, FreshnessMode mode)
 }
 
 DatasetDetector::DatasetDetector(DatasetDetector&&) noexcept = default;
+
+std::unique_ptr<DatasetDetector> DatasetDetector::catchUp() {
+  std::unique_ptr<DatasetDetector> d(new DatasetDetector(spec_, freshness_mode_, fields_));
+  d->checkpoint_source_ = this;
+  d->parallel_for_ = parallel_for_;
+  d->judges_every_series_ = judges_every_series_;
+  return d;
+}
+
+void DatasetDetector::adopt(DatasetDetector& other) {
+  for (auto& [key, state] : other.series_) {
+    if (series_.find(key) == series_.end()) series_.emplace(key, std::move(state));
+  }
+  other.series_.clear();
+  silenced_events_ += std::exchange(other.silenced_events_, 0);
+  for (auto& evicted : other.evicted_checkpoints_) evicted_checkpoints_.push_back(std::move(evicted));
+  other.evicted_checkpoints_.clear();
+}
 DatasetDetector::~DatasetDetector() = default;
 
 void DatasetDetector::advanceTo(Timestamp watermark, std::span<const SeriesStore* const> stores,
@@ -121,6 +155,7 @@ void DatasetDetector::advanceTo(Timestamp watermark, std::span<const SeriesStore
   Timestamp newest_step = Timestamp::min();
   for (const SeriesStore* store : stores) newest_step = std::max(newest_step, store->newestStep());
 
+  bool evaluated = false;
   while (*next_end_ <= watermark) {
     if (newest_step != Timestamp::min() && *next_end_ > newest_step + settle_) {
       next_end_ = alignDown(watermark, step) + step;  // nothing can change until new data
@@ -128,7 +163,22 @@ void DatasetDetector::advanceTo(Timestamp watermark, std::span<const SeriesStore
     }
     evaluateStep(*next_end_, stores, out);
     *next_end_ += step;
+    evaluated = true;
   }
+  if (evaluated) updateRebuildFrom();
+}
+
+void DatasetDetector::updateRebuildFrom() {
+  // The windows of the last settle_, and, for an alert firing or pending, a
+  // window before its breach began (a step of slack: the breach is known to
+  // a step), capped at the eviction age.
+  const Timestamp through = evaluatedThrough();
+  Timestamp from = through - settle_;
+  for (const auto& [key, state] : series_) {
+    const Timestamp since = state->breachedSince();
+    if (since != Timestamp::max()) from = std::min(from, since - spec_.window - spec_.step * 2);
+  }
+  rebuild_from_ = std::max(from, through - evict_after_);
 }
 
 DatasetDetector::SeriesState& DatasetDetector::stateFor(std::string_view key) {
@@ -140,10 +190,12 @@ DatasetDetector::SeriesState& DatasetDetector::stateFor(std::string_view key) {
   if (volume_) state->volume = volume_->newState();
   if (nulls_) state->nulls = nulls_->newState();
   if (schema_) state->schema = schema_->newState();
-  if (const auto pending = pending_checkpoints_.find(std::string(key));
-      pending != pending_checkpoints_.end()) {
-    if (restoreState(pending->second, *state)) ++restored_checkpoints_;
-    pending_checkpoints_.erase(pending);
+  // A detector catching up takes what waits in the one it will join.
+  DatasetDetector& owner = checkpoint_source_ != nullptr ? *checkpoint_source_ : *this;
+  if (const auto pending = owner.pending_checkpoints_.find(std::string(key));
+      pending != owner.pending_checkpoints_.end()) {
+    if (restoreState(pending->second, *state)) ++owner.restored_checkpoints_;
+    owner.pending_checkpoints_.erase(pending);
   }
   return *series_.emplace(std::string(key), std::move(state)).first->second;
 }
@@ -532,6 +584,7 @@ void DatasetDetector::forEachDueSeries(Timestamp end, std::span<const SeriesStor
       const FieldShapes& shapes = e.store->shapes();
       m.first_seen = std::min(m.first_seen, series.first_seen);
       m.newest_seen = std::max(m.newest_seen, series.newest_seen);
+      m.silent_through = std::max(m.silent_through, e.store->silentThrough());
       const SeriesStore::WindowTotals& w = series.windowAt(end, spec_.window, spec_.step);
       m.records += w.records;
       for (std::size_t k = 0; k < w.nulls.size() && k < m.nulls.size(); ++k) m.nulls[k] += w.nulls[k];
@@ -572,7 +625,7 @@ void DatasetDetector::forEachDueSeries(Timestamp end, std::span<const SeriesStor
 void DatasetDetector::evaluateStep(Timestamp end, std::span<const SeriesStore* const> stores,
                                    std::vector<FailureEvent>& out) {
   const std::size_t first_event = out.size();
-  forEachDueSeries(end, stores, [&](std::string_view key, const Merged& m) {
+  const auto judge = [&](std::string_view key, const Merged& m) {
     const SeriesContext context{spec_.name, spec_.topic, key};
     if (end - m.newest_seen >= evict_after_) {
       const auto it = series_.find(key);
@@ -602,7 +655,9 @@ void DatasetDetector::evaluateStep(Timestamp end, std::span<const SeriesStore* c
       }
     }
     if (end - m.first_seen < spec_.window) return;  // not a full window of history yet
-    if (end <= state.judged_through) return;         // judged before a restart
+    // Judged before a restart (a checkpoint says so), unless rebuilding:
+    // the lifecycles are rebuilt by judging again, silently.
+    if (end <= state.judged_through && end > m.silent_through) return;
     state.judged_through = end;
     state.judged_since_checkpoint = true;
     if (latency_) {
@@ -625,6 +680,14 @@ void DatasetDetector::evaluateStep(Timestamp end, std::span<const SeriesStore* c
                                      context, *state.schema)) {
         out.push_back(std::move(*e));
       }
+    }
+  };
+  forEachDueSeries(end, stores, [&](std::string_view key, const Merged& m) {
+    const std::size_t before = out.size();
+    judge(key, m);
+    if (end <= m.silent_through && out.size() > before) {
+      silenced_events_ += out.size() - before;
+      out.resize(before);
     }
   });
   std::stable_sort(out.begin() + static_cast<std::ptrdiff_t>(first_event), out.end(),

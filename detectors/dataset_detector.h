@@ -44,6 +44,17 @@ class DatasetDetector {
   DatasetDetector(DatasetDetector&&) noexcept;
   ~DatasetDetector();
 
+  // For a partition assigned while this detector is already evaluating (a
+  // rebalance): a detector of the same dataset that judges that partition's
+  // store on its own, from its rebuilt windows up to where this one is, then
+  // hands its series over with adopt(). It shares this detector's field
+  // dictionary and the checkpoints waiting here to be restored; this one
+  // must outlive it.
+  std::unique_ptr<DatasetDetector> catchUp();
+  // Takes the alert state of every series `other` tracks and this one does
+  // not (a series already tracked here keeps its own).
+  void adopt(DatasetDetector& other);
+
   const DatasetSpec& spec() const { return spec_; }
   // Field names of this dataset, interned by whoever decodes its records.
   FieldDictionary& fields() { return *fields_; }
@@ -61,6 +72,16 @@ class DatasetDetector {
 
   // The next step end to evaluate; nullopt before any data was seen.
   std::optional<Timestamp> nextStepEnd() const { return next_end_; }
+  // The last step end evaluated; Timestamp::min() before the first.
+  Timestamp evaluatedThrough() const { return next_end_ ? *next_end_ - spec_.step : Timestamp::min(); }
+  // The oldest event time a rebuild must re-read so that judging again up to
+  // evaluatedThrough() gives every alert lifecycle the state it has now: a
+  // window and long enough for any lifecycle to settle (for,
+  // keep_firing_for, max_age) before it, and a window before the breach of
+  // every alert firing or pending, however long ago (up to evictAfter(): an
+  // alert firing longer than that is not rebuilt). Timestamp::min() before
+  // the first evaluation.
+  Timestamp rebuildFrom() const { return rebuild_from_; }
 
   // True when a record this old must be dropped: it is more than the allowed
   // lateness behind the watermark.
@@ -69,6 +90,10 @@ class DatasetDetector {
   }
 
   std::size_t trackedSeries() const { return series_.size(); }
+
+  // Events judged but not emitted because their series was rebuilding
+  // (SeriesStore::silenceThrough), so far.
+  std::uint64_t silencedEvents() const { return silenced_events_; }
 
   // A series is judged at a step end only when something it is judged on can
   // have changed: a record arrived, a step with records entered or left its
@@ -119,6 +144,8 @@ class DatasetDetector {
   struct SeriesState;
   struct Merged;
 
+  DatasetDetector(DatasetSpec spec, FreshnessMode mode, std::shared_ptr<FieldDictionary> fields);
+
   void evaluateStep(Timestamp end, std::span<const SeriesStore* const> stores,
                     std::vector<FailureEvent>& out);
   // Calls f(key, merged) for every series across the stores, in key order.
@@ -133,6 +160,7 @@ class DatasetDetector {
   // the stores: new series are merged in; anything else rebuilds it.
   void syncEntries(std::span<const SeriesStore* const> stores);
   void rebuildGroups();
+  void updateRebuildFrom();
   Timestamp groupDue(std::uint32_t g) const;
   void setDue(std::uint32_t g, Timestamp due);
   // The next step end after `end` at which judging group g can change anything
@@ -144,7 +172,8 @@ class DatasetDetector {
 
   DatasetSpec spec_;
   FreshnessMode freshness_mode_;
-  std::unique_ptr<FieldDictionary> fields_;
+  std::shared_ptr<FieldDictionary> fields_;
+  DatasetDetector* checkpoint_source_ = nullptr;  // set on a catch-up detector
   std::optional<LatencyCheck> latency_;
   std::optional<FreshnessCheck> freshness_;
   std::optional<VolumeCheck> volume_;
@@ -158,6 +187,8 @@ class DatasetDetector {
   std::unordered_map<std::string, std::string> pending_checkpoints_;
   std::vector<std::pair<std::string, std::string>> evicted_checkpoints_;  // not yet taken
   std::uint64_t restored_checkpoints_ = 0;
+  std::uint64_t silenced_events_ = 0;
+  Timestamp rebuild_from_ = Timestamp::min();
   struct KeyHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }

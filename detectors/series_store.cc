@@ -31,6 +31,7 @@ SeriesStore::SeriesStore(SeriesStore&& other) noexcept
       null_fields_(other.null_fields_),
       newest_step_(other.newest_step_),
       oldest_seen_(other.oldest_seen_),
+      silent_through_(other.silent_through_),
       generation_(other.generation_),
       evictions_(other.evictions_),
       track_shapes_(other.track_shapes_),

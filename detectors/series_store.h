@@ -91,7 +91,14 @@ class SeriesStore {
   }
 
   Duration step() const { return step_; }
+  Duration window() const { return window_; }
   Duration lateness() const { return lateness_; }
+
+  // Rebuilding after a restart or a rebalance: the detector judges this
+  // store's series at step ends up to `t` without emitting (their events were
+  // delivered before, or their windows miss input that is gone). Only grows.
+  void silenceThrough(Timestamp t) { silent_through_ = std::max(silent_through_, t); }
+  Timestamp silentThrough() const { return silent_through_; }
 
   // Places the observation in its series' sub-window. kLate when its step has
   // already been recycled; kSeriesCap when it would open a series beyond
@@ -168,6 +175,7 @@ class SeriesStore {
   std::size_t null_fields_;
   Timestamp newest_step_ = Timestamp::min();
   Timestamp oldest_seen_ = Timestamp::max();
+  Timestamp silent_through_ = Timestamp::min();
   std::uint64_t generation_ = nextGeneration();
   std::uint64_t evictions_ = 0;
   bool track_shapes_;  // the schema check runs

@@ -107,7 +107,8 @@ int DetectService::run(const std::atomic<bool>& stop) {
     restoreCheckpoints(kCheckpointRead);
     last_checkpoint_ = clock_.now();
   }
-  source_ = KafkaSource::create({options_.kafka, options_.detect.group_id, topics}, *this, error);
+  source_ = KafkaSource::create({options_.kafka, options_.detect.group_id, topics, /*read_committed=*/true},
+                                *this, error);
   if (!source_) {
     VIGIL_LOG(kError, kLog) << error;
     return 1;
@@ -207,16 +208,17 @@ void DetectService::round(std::vector<Message>& batch) {
     if (!holding || !advanced) break;
     processQueued();
   }
-  // Freshness runs on the clock, so a series that stops is judged without new records.
+  // Freshness runs on the clock, so a series that stops is judged without new
+  // records; not while windows are rebuilt from old records.
   if (now - last_freshness_ >= kFreshnessInterval) {
     last_freshness_ = now;
     for (std::size_t d = 0; d < datasets_.size(); ++d) {
-      datasets_[d].detector.evaluateFreshness(now, storesOf(d), events);
+      if (!rebuilding(d)) datasets_[d].detector.evaluateFreshness(now, storesOf(d), events);
     }
   }
   emit(events);
   produceDeadLetters();
-  for (auto& [tp, worker] : workers_) worker->tag(sink_->nextSequence());
+  tagProcessed();
   // Only what is held back is queued at this point: pausing looks at that.
   updateResumePause();
   enqueue(batch);
@@ -243,7 +245,7 @@ std::vector<const detectors::SeriesStore*> DetectService::storesOf(std::size_t d
   std::vector<const detectors::SeriesStore*> stores;
   for (const auto& [tp, worker] : workers_) {
     for (const auto& lane : worker->lanes()) {
-      if (lane.dataset == dataset) stores.push_back(&lane.store);
+      if (lane.dataset == dataset && !lane.catch_up) stores.push_back(&lane.store);
     }
   }
   return stores;
@@ -271,7 +273,23 @@ std::vector<PartitionWorker*> DetectService::busyWorkers() {
   return busy;
 }
 
+void DetectService::setCatchUpLimits() {
+  const Timestamp now = clock_.now();
+  for (auto& [tp, worker] : workers_) {
+    for (auto& lane : worker->lanes()) {
+      if (!lane.catch_up) continue;
+      const auto& spec = options_.datasets[lane.dataset];
+      if (const auto next = lane.catch_up->nextStepEnd()) {
+        lane.own_limits->accept_before =
+            *next + spec.step * detectors::SeriesStore::lookaheadSteps(spec);
+      }
+      lane.own_limits->future_limit = now + kMaxAheadOfClock;
+    }
+  }
+}
+
 void DetectService::processQueued() {
+  setCatchUpLimits();
   const std::vector<LaneLimits> limits = laneLimits();
   std::vector<PartitionWorker*> busy = busyWorkers();
   tbb::parallel_for_each(busy.begin(), busy.end(),
@@ -281,6 +299,7 @@ void DetectService::processQueued() {
 void DetectService::startProcessing() {
   std::vector<PartitionWorker*> busy = busyWorkers();
   if (busy.empty()) return;
+  setCatchUpLimits();
   processing_limits_ = laneLimits();
   processing_ = true;
   arena_->execute([&] {
@@ -309,7 +328,7 @@ bool DetectService::advanceDatasets(std::vector<FailureEvent>& events) {
     for (auto& [tp, worker] : workers_) {
       const bool paused = std::find(paused_.begin(), paused_.end(), tp) != paused_.end();
       for (auto& lane : worker->lanes()) {
-        if (lane.dataset != d) continue;
+        if (lane.dataset != d || lane.catch_up) continue;
         stores.push_back(&lane.store);
         // Silence is per lane: a partition full of records this dataset cannot
         // use (other datasets' records, invalid ones) is silent for it.
@@ -326,7 +345,10 @@ bool DetectService::advanceDatasets(std::vector<FailureEvent>& events) {
         if (has_data) active_min = std::min(active_min, progress);
       }
     }
-    if (!seen_data || waiting) continue;
+    if (!seen_data || waiting) {
+      advanced |= advanceCatchUps(d, events);
+      continue;
+    }
     // All partitions silent: event time follows the clock, so a stopped topic is still judged.
     const Timestamp candidate = active_min != Timestamp::max() ? active_min : now;
     state.watermark = std::max(state.watermark, candidate);
@@ -338,11 +360,47 @@ bool DetectService::advanceDatasets(std::vector<FailureEvent>& events) {
     for (const std::string& key : state.detector.takeEvicted()) {
       for (auto& [tp, worker] : workers_) {
         for (auto& lane : worker->lanes()) {
-          if (lane.dataset == d) lane.store.evict(key);
+          if (lane.dataset == d && !lane.catch_up) lane.store.evict(key);
         }
       }
     }
+    advanced |= advanceCatchUps(d, events);
     probe_.setSeriesTracked(d, state.detector.trackedSeries());
+  }
+  return advanced;
+}
+
+bool DetectService::advanceCatchUps(std::size_t d, std::vector<FailureEvent>& events) {
+  DatasetState& state = datasets_[d];
+  bool advanced = false;
+  for (auto& [tp, worker] : workers_) {
+    for (auto& lane : worker->lanes()) {
+      if (lane.dataset != d || !lane.catch_up) continue;
+      detectors::DatasetDetector& own = *lane.catch_up;
+      const detectors::SeriesStore* stores[] = {&lane.store};
+      // One partition: its event time is the lane's own, up to where the dataset is.
+      const Timestamp progress = lane.progress();
+      if (progress != Timestamp::min()) {
+        const Timestamp watermark = std::min(progress, state.detector.evaluatedThrough());
+        lane.own_limits->watermark = std::max(lane.own_limits->watermark, watermark);
+        const auto before = own.nextStepEnd();
+        own.advanceTo(lane.own_limits->watermark, stores, events);
+        if (own.nextStepEnd() != before) advanced = true;
+        for (const std::string& key : own.takeEvicted()) lane.store.evict(key);
+      }
+      const bool caught_up = own.nextStepEnd() && *own.nextStepEnd() >= *state.detector.nextStepEnd();
+      const bool nothing_to_catch_up =
+          progress == Timestamp::min() && !worker->rebuilding() && !worker->hasWork();
+      if (!caught_up && !nothing_to_catch_up) continue;
+      state.detector.adopt(own);
+      lane.catch_up.reset();
+      lane.own_limits.reset();
+      lane.active_at = clock_.now();
+      advanced = true;
+      VIGIL_LOG(kInfo, kLog) << "partition " << describe(tp) << " joins dataset "
+                             << state.detector.spec().name << " at "
+                             << detectors::formatRfc3339(*state.detector.nextStepEnd());
+    }
   }
   return advanced;
 }
@@ -384,13 +442,51 @@ void DetectService::produceDeadLetters() {
   }
 }
 
+void DetectService::tagProcessed() {
+  const std::uint64_t seq = sink_->nextSequence();
+  for (auto& [tp, worker] : workers_) {
+    if (worker->tagDue()) worker->tag(seq, commitMetadata(*worker));
+  }
+}
+
+std::string DetectService::commitMetadata(PartitionWorker& worker) {
+  CommitMetadata m;
+  for (auto& lane : worker.lanes()) {
+    const detectors::DatasetDetector& detector =
+        lane.catch_up ? *lane.catch_up : datasets_[lane.dataset].detector;
+    // Every event up to here is produced before the tag: acknowledged when
+    // this offset is committed. A lane still rebuilding keeps what it was given.
+    const Timestamp through = std::max(detector.evaluatedThrough(), lane.store.silentThrough());
+    if (through != Timestamp::min()) {
+      if (detector.rebuildFrom() != Timestamp::min()) lane.offsets.forgetBefore(detector.rebuildFrom());
+      m.evaluated_through[detector.spec().name] = through;
+    }
+  }
+  m.reread = worker.rereadOffset().value_or(0);
+  return m.encode();
+}
+
+bool DetectService::rebuilding(std::size_t dataset) const {
+  const detectors::DatasetDetector& detector = datasets_[dataset].detector;
+  for (const auto& [tp, worker] : workers_) {
+    for (const auto& lane : worker->lanes()) {
+      if (lane.dataset != dataset) continue;
+      if (lane.catch_up || worker->rebuilding() ||
+          lane.store.silentThrough() >= detector.evaluatedThrough()) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 void DetectService::commitAcknowledged(bool sync) {
   const std::uint64_t acked = sink_->ackedBefore();
   std::vector<CommitPosition> positions;
   std::vector<PartitionWorker*> committed;
   for (auto& [tp, worker] : workers_) {
-    if (const auto offset = worker->committable(acked)) {
-      positions.push_back({tp, *offset});
+    if (auto commit = worker->committable(acked)) {
+      positions.push_back({tp, commit->offset, std::move(commit->metadata)});
       committed.push_back(worker.get());
     }
   }
@@ -405,6 +501,7 @@ void DetectService::flushCounters() {
   for (auto& [tp, worker] : workers_) {
     for (auto& lane : worker->lanes()) {
       probe_.addConsumed(lane.dataset, lane.counters.consumed);
+      probe_.addReplayed(lane.dataset, lane.counters.replayed);
       for (int r = 0; r < kInvalidReasonCount; ++r) {
         const auto n = lane.counters.invalid[static_cast<std::size_t>(r)];
         if (n == 0) continue;
@@ -418,6 +515,17 @@ void DetectService::flushCounters() {
       }
       lane.counters = LaneCounters{};
     }
+    if (const std::uint64_t missing = worker->takeMissing()) {
+      for (auto& lane : worker->lanes()) probe_.addMissing(lane.dataset, missing);
+      VIGIL_LOG(kWarn, kLog) << describe(tp) << ": " << missing
+                             << " record(s) needed to rebuild the windows are gone (retention); "
+                                "windows reaching back to them emit nothing";
+    }
+  }
+  for (std::size_t d = 0; d < datasets_.size(); ++d) {
+    const std::uint64_t silenced = datasets_[d].detector.silencedEvents();
+    probe_.addSilenced(d, silenced - datasets_[d].reported_silenced);
+    datasets_[d].reported_silenced = silenced;
   }
   if (sink_) {
     probe_.addDeliveryFailures(sink_->failedDeliveries() - reported_delivery_failures_);
@@ -464,6 +572,24 @@ void DetectService::updateResumePause() {
   }
 }
 
+void DetectService::onAssigning(std::vector<Assignment>& partitions) {
+  for (Assignment& a : partitions) {
+    if (!a.committed) continue;
+    // Commits never go back, not even while the windows are rebuilt.
+    Rebuild& r = rebuilds_[a.tp] = Rebuild{*a.committed, *a.committed, {}};
+    if (a.metadata.empty()) continue;
+    const auto metadata = CommitMetadata::decode(a.metadata);
+    if (!metadata) {
+      VIGIL_LOG(kWarn, kLog) << "partition " << describe(a.tp)
+                             << ": commit metadata not vigil's; reading on from offset "
+                             << *a.committed << " without rebuilding the windows";
+      continue;
+    }
+    if (metadata->reread < *a.committed) a.start = r.start = metadata->reread;
+    r.metadata = *metadata;
+  }
+}
+
 void DetectService::onAssigned(const std::vector<TopicPartition>& partitions) {
   finishProcessing();
   const Timestamp now = clock_.now();
@@ -471,10 +597,35 @@ void DetectService::onAssigned(const std::vector<TopicPartition>& partitions) {
     const auto it = datasets_by_topic_.find(tp.topic);
     if (it == datasets_by_topic_.end()) continue;
     auto worker = std::make_unique<PartitionWorker>(tp, it->second, bindings_);
-    for (auto& lane : worker->lanes()) lane.active_at = now;
+    for (auto& lane : worker->lanes()) {
+      lane.active_at = now;
+      // The dataset is already evaluating: the partition catches up on its own first.
+      detectors::DatasetDetector& main = datasets_[lane.dataset].detector;
+      if (main.nextStepEnd()) {
+        lane.catch_up = main.catchUp();
+        lane.own_limits = LaneLimits{};
+      }
+    }
+    std::string rebuild;
+    if (const auto r = rebuilds_.find(tp); r != rebuilds_.end()) {
+      worker->markCommitted(r->second.committed);
+      worker->rebuildFrom(r->second.start, r->second.committed);
+      for (auto& lane : worker->lanes()) {
+        const auto& through = r->second.metadata.evaluated_through;
+        const auto at = through.find(options_.datasets[lane.dataset].name);
+        if (at != through.end()) lane.store.silenceThrough(at->second);
+      }
+      if (r->second.start < r->second.committed) {
+        rebuild = ": rebuilding its windows from offset " + std::to_string(r->second.start) + " (" +
+                  std::to_string(r->second.committed - r->second.start) +
+                  " record(s) before the committed offset " + std::to_string(r->second.committed) + ")";
+      }
+      rebuilds_.erase(r);
+    }
     workers_[tp] = std::move(worker);
-    VIGIL_LOG(kInfo, kLog) << "partition " << describe(tp) << " assigned";
+    VIGIL_LOG(kInfo, kLog) << "partition " << describe(tp) << " assigned" << rebuild;
   }
+  rebuilds_.clear();
   probe_.setPartitionsAssigned(workers_.size());
   // What a previous owner of these partitions checkpointed when it let go.
   if (checkpoints_) restoreCheckpoints(kCheckpointCatchUp);

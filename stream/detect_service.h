@@ -13,6 +13,7 @@
 #include "detectors/clock.h"
 #include "detectors/dataset_detector.h"
 #include "detectors/dataset_spec.h"
+#include "stream/commit_metadata.h"
 #include "stream/detect_spec.h"
 #include "stream/kafka_source.h"
 #include "stream/partition_worker.h"
@@ -56,8 +57,18 @@ class DetectService final : private KafkaSource::Listener {
     detectors::Duration idle_timeout;
     std::unique_ptr<std::mutex> fields_mutex;  // guards detector.fields() while partitions run
     std::unique_ptr<AtomicSeriesBudget> series_budget;
+    std::uint64_t reported_silenced = 0;
+  };
+  // A partition assigned with a committed offset: read again from `start`
+  // when its commit metadata (stream/commit_metadata.h) says so, its windows
+  // rebuilt up to `committed`.
+  struct Rebuild {
+    Offset start;
+    Offset committed;
+    CommitMetadata metadata;
   };
 
+  void onAssigning(std::vector<Assignment>& partitions) override;
   void onAssigned(const std::vector<TopicPartition>& partitions) override;
   void onRevoked(const std::vector<TopicPartition>& partitions, bool lost) override;
 
@@ -73,10 +84,20 @@ class DetectService final : private KafkaSource::Listener {
   void finishProcessing();
   std::vector<const detectors::SeriesStore*> storesOf(std::size_t dataset) const;
   bool advanceDatasets(std::vector<detectors::FailureEvent>& events);
+  // Partitions assigned while their dataset was evaluating catch up on their
+  // own detectors, then join the dataset's.
+  bool advanceCatchUps(std::size_t dataset, std::vector<detectors::FailureEvent>& events);
+  void setCatchUpLimits();
   void emit(std::vector<detectors::FailureEvent>& events);
   // Produces the copies of unused records to their datasets' dead_letter_topic.
   void produceDeadLetters();
   void commitAcknowledged(bool sync);
+  // Tags each partition's processed offset with the events produced so far
+  // and the metadata a rebuild needs.
+  void tagProcessed();
+  std::string commitMetadata(PartitionWorker& worker);
+  // True while some partition of the dataset rebuilds its windows.
+  bool rebuilding(std::size_t dataset) const;
   void flushCounters();
   void updateResumePause();
   // Series checkpoints (SPEC §2a): read back what state_topic holds, and write
@@ -93,6 +114,7 @@ class DetectService final : private KafkaSource::Listener {
   std::map<std::string, std::vector<std::size_t>> datasets_by_topic_;
   std::map<std::string, std::size_t> dataset_index_;
   std::map<TopicPartition, std::unique_ptr<PartitionWorker>> workers_;
+  std::map<TopicPartition, Rebuild> rebuilds_;  // from onAssigning to onAssigned
   std::vector<TopicPartition> paused_;
   // The sink outlives the source: closing the source revokes partitions, and
   // revocation delivers and commits through the sink.

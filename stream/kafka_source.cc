@@ -3,6 +3,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 
 #include "common/log.h"
@@ -26,11 +28,6 @@ class TopicPartitionList {
   TopicPartitionList() = default;
   explicit TopicPartitionList(const std::vector<TopicPartition>& in) {
     for (const auto& tp : in) list_.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition));
-  }
-  explicit TopicPartitionList(const std::vector<CommitPosition>& in) {
-    for (const auto& p : in) {
-      list_.push_back(RdKafka::TopicPartition::create(p.tp.topic, p.tp.partition, p.next_offset));
-    }
   }
   ~TopicPartitionList() { RdKafka::TopicPartition::destroy(list_); }
   TopicPartitionList(const TopicPartitionList&) = delete;
@@ -78,21 +75,15 @@ Message::~Message() {
 // the partitions. No exception may escape into librdkafka.
 class KafkaSource::Rebalancer : public RdKafka::RebalanceCb {
  public:
-  explicit Rebalancer(Listener& listener) : listener_(listener) {}
+  Rebalancer(Listener& listener, bool read_committed)
+      : listener_(listener), read_committed_(read_committed) {}
 
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
     try {
       const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
       if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-        if (cooperative) {
-          if (RdKafka::Error* e = consumer->incremental_assign(partitions)) {
-            VIGIL_LOG(kError, kLog) << "incremental assign failed: " << e->str();
-            delete e;
-          }
-        } else {
-          consumer->assign(partitions);
-        }
+        assign(consumer->c_ptr(), cooperative, partitions);
         listener_.onAssigned(toTopicPartitions(partitions));
       } else {
         const bool lost = consumer->assignment_lost();
@@ -112,7 +103,57 @@ class KafkaSource::Rebalancer : public RdKafka::RebalanceCb {
   }
 
  private:
+  // The C API: the C++ TopicPartition of librdkafka 2.0 carries no commit metadata.
+  void assign(rd_kafka_t* rk, bool cooperative,
+              const std::vector<RdKafka::TopicPartition*>& partitions) {
+    std::unique_ptr<rd_kafka_topic_partition_list_t, decltype(&rd_kafka_topic_partition_list_destroy)>
+        list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())),
+             &rd_kafka_topic_partition_list_destroy);
+    for (const auto* tp : partitions) {
+      rd_kafka_topic_partition_list_add(list.get(), tp->topic().c_str(), tp->partition());
+    }
+    if (read_committed_) startOffsets(rk, *list);
+    rd_kafka_error_t* error = cooperative ? rd_kafka_incremental_assign(rk, list.get()) : nullptr;
+    if (!cooperative) {
+      if (const rd_kafka_resp_err_t e = rd_kafka_assign(rk, list.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        VIGIL_LOG(kError, kLog) << "assign failed: " << rd_kafka_err2str(e);
+      }
+    }
+    if (error != nullptr) {
+      VIGIL_LOG(kError, kLog) << "incremental assign failed: " << rd_kafka_error_string(error);
+      rd_kafka_error_destroy(error);
+    }
+  }
+
+  // Asks the group what it committed, lets the Listener choose where to
+  // start, and writes that into the list to assign.
+  void startOffsets(rd_kafka_t* rk, rd_kafka_topic_partition_list_t& list) {
+    const rd_kafka_resp_err_t err = rd_kafka_committed(rk, &list, kCommittedTimeoutMs);
+    std::vector<Assignment> assignments;
+    assignments.reserve(static_cast<std::size_t>(list.cnt));
+    for (int i = 0; i < list.cnt; ++i) {
+      const rd_kafka_topic_partition_t& p = list.elems[i];
+      Assignment a{{p.topic, p.partition}, std::nullopt, {}, std::nullopt};
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR && p.err == RD_KAFKA_RESP_ERR_NO_ERROR && p.offset >= 0) {
+        a.committed = p.offset;
+        if (p.metadata != nullptr) a.metadata.assign(static_cast<const char*>(p.metadata), p.metadata_size);
+      }
+      assignments.push_back(std::move(a));
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      VIGIL_LOG(kWarn, kLog) << "cannot read committed offsets: " << rd_kafka_err2str(err)
+                             << "; reading from the committed offsets without rebuilding state";
+    }
+    listener_.onAssigning(assignments);
+    for (int i = 0; i < list.cnt; ++i) {
+      const auto& start = assignments[static_cast<std::size_t>(i)].start;
+      list.elems[i].offset = start ? *start : RD_KAFKA_OFFSET_INVALID;  // invalid: the committed one
+    }
+  }
+
+  static constexpr int kCommittedTimeoutMs = 10000;
   Listener& listener_;
+  bool read_committed_;
 };
 
 KafkaProperties withDefaults(const KafkaProperties& configured, const KafkaProperties& defaults) {
@@ -124,7 +165,7 @@ KafkaProperties withDefaults(const KafkaProperties& configured, const KafkaPrope
 std::unique_ptr<KafkaSource> KafkaSource::create(const Options& options, Listener& listener,
                                                  std::string& error) {
   std::unique_ptr<KafkaSource> source(new KafkaSource());
-  source->rebalancer_ = std::make_unique<Rebalancer>(listener);
+  source->rebalancer_ = std::make_unique<Rebalancer>(listener, options.read_committed);
 
   KafkaProperties properties = withDefaults(options.properties,
                                             {{"auto.offset.reset", "earliest"},
@@ -198,20 +239,34 @@ void KafkaSource::resume(const std::vector<TopicPartition>& partitions) {
 }
 
 void KafkaSource::commit(const std::vector<CommitPosition>& positions) {
-  if (positions.empty()) return;
-  TopicPartitionList list(positions);
-  const RdKafka::ErrorCode err = consumer_->commitAsync(list.get());
-  if (err != RdKafka::ERR_NO_ERROR) {
-    VIGIL_LOG(kWarn, kLog) << "commit failed: " << RdKafka::err2str(err);
-  }
+  commitList(positions, true);
 }
 
 bool KafkaSource::commitSync(const std::vector<CommitPosition>& positions) {
+  return commitList(positions, false);
+}
+
+bool KafkaSource::commitList(const std::vector<CommitPosition>& positions, bool async) {
   if (positions.empty()) return true;
-  TopicPartitionList list(positions);
-  const RdKafka::ErrorCode err = consumer_->commitSync(list.get());
-  if (err != RdKafka::ERR_NO_ERROR) {
-    VIGIL_LOG(kWarn, kLog) << "commit failed: " << RdKafka::err2str(err);
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(positions.size()));
+  for (const CommitPosition& p : positions) {
+    rd_kafka_topic_partition_t* tp =
+        rd_kafka_topic_partition_list_add(list, p.tp.topic.c_str(), p.tp.partition);
+    tp->offset = p.next_offset;
+    if (!p.metadata.empty()) {
+      // The list owns it: rd_kafka_topic_partition_list_destroy() frees it.
+      tp->metadata = std::malloc(p.metadata.size());
+      if (tp->metadata != nullptr) {
+        std::memcpy(tp->metadata, p.metadata.data(), p.metadata.size());
+        tp->metadata_size = p.metadata.size();
+      }
+    }
+  }
+  const rd_kafka_resp_err_t err = rd_kafka_commit(consumer_->c_ptr(), list, async ? 1 : 0);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    VIGIL_LOG(kWarn, kLog) << "commit failed: " << rd_kafka_err2str(err);
     return false;
   }
   return true;

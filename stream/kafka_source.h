@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,17 @@ struct TopicPartition {
 struct CommitPosition {
   TopicPartition tp;
   Offset next_offset = 0;  // the offset of the next record to read, as Kafka commits it
+  std::string metadata;    // kept by the group with the offset
+};
+
+// A partition about to be assigned: what the group committed for it, and
+// where to start reading it (nullopt: at the committed offset, or as
+// auto.offset.reset says when there is none).
+struct Assignment {
+  TopicPartition tp;
+  std::optional<Offset> committed;
+  std::string metadata;
+  std::optional<Offset> start;
 };
 
 // One consumed message, owned until destroyed; record() views into it. Holds
@@ -51,6 +63,9 @@ class KafkaSource {
   class Listener {
    public:
     virtual ~Listener() = default;
+    // With Options::read_committed, called before the partitions are
+    // assigned, with what the group committed for each; may set `start`.
+    virtual void onAssigning(std::vector<Assignment>& /*partitions*/) {}
     virtual void onAssigned(const std::vector<TopicPartition>& partitions) = 0;
     // Called before the partitions are given up; `lost` when the group already
     // gave them to someone else and committing them would be wrong.
@@ -61,6 +76,9 @@ class KafkaSource {
     KafkaProperties properties;
     std::string group_id;
     std::vector<std::string> topics;
+    // Fetch the committed offsets and metadata of assigned partitions for
+    // the Listener (one request to the coordinator per assignment).
+    bool read_committed = false;
   };
 
   static std::unique_ptr<KafkaSource> create(const Options& options, Listener& listener,
@@ -73,6 +91,7 @@ class KafkaSource {
   void pause(const std::vector<TopicPartition>& partitions);
   void resume(const std::vector<TopicPartition>& partitions);
 
+  // Commits carry each position's metadata.
   // Asynchronous commit; failures are logged and retried by the next commit.
   void commit(const std::vector<CommitPosition>& positions);
   // Synchronous commit, for shutdown and revocation.
@@ -84,6 +103,8 @@ class KafkaSource {
  private:
   class Rebalancer;
   KafkaSource() = default;
+
+  bool commitList(const std::vector<CommitPosition>& positions, bool async);
 
   std::unique_ptr<Rebalancer> rebalancer_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;

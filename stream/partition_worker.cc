@@ -15,14 +15,46 @@ PartitionWorker::PartitionWorker(TopicPartition tp, const std::vector<std::size_
   lanes_.reserve(datasets.size());
   for (const std::size_t d : datasets) {
     const DatasetBinding& b = bindings[d];
-    lanes_.push_back(Lane{d, Decoder(DecodePlan::fromSpec(*b.spec)),
-                          detectors::SeriesStore(*b.spec, b.series_budget),
-                          FieldInterner(*b.fields, b.fields_mutex), 0, Timestamp::min(), {}});
-    lanes_.back().keeps_dead_letters = b.spec->dead_letter_topic.has_value();
+    lanes_.push_back(Lane{.dataset = d,
+                          .decoder = Decoder(DecodePlan::fromSpec(*b.spec)),
+                          .store = detectors::SeriesStore(*b.spec, b.series_budget),
+                          .interner = FieldInterner(*b.fields, b.fields_mutex),
+                          .offsets = WindowOffsets(b.spec->step),
+                          .keeps_dead_letters = b.spec->dead_letter_topic.has_value()});
   }
 }
 
-void PartitionWorker::reject(Lane& lane, const Record& record, InvalidReason reason) {
+void PartitionWorker::rebuildFrom(Offset start, Offset committed) {
+  if (start >= committed) return;
+  replay_until_ = committed;
+  expect_first_ = start;
+}
+
+bool PartitionWorker::rebuilding() const {
+  if (!replay_until_) return false;
+  if (!processed_through_) return true;
+  return *processed_through_ < *replay_until_;
+}
+
+void PartitionWorker::noteFirst(Offset first) {
+  if (first > *expect_first_) {
+    missing_ = static_cast<std::uint64_t>(first - *expect_first_);
+    for (Lane& lane : lanes_) lane.incomplete = true;
+  }
+  expect_first_.reset();
+}
+
+std::optional<Offset> PartitionWorker::rereadOffset() const {
+  std::optional<Offset> out = processed_through_;
+  for (const Lane& lane : lanes_) {
+    if (const auto oldest = lane.offsets.oldest()) out = out ? std::min(*out, *oldest) : *oldest;
+  }
+  return out;
+}
+
+void PartitionWorker::reject(Lane& lane, const Record& record, InvalidReason reason) const {
+  // Counted and copied the first time it was read.
+  if (replay_until_ && record.offset < *replay_until_) return;
   ++lane.counters.invalid[static_cast<std::size_t>(reason)];
   if (lane.keeps_dead_letters) {
     lane.dead_letters.push_back(
@@ -37,7 +69,7 @@ bool PartitionWorker::hasWork() const {
 
 void PartitionWorker::process(const std::vector<LaneLimits>& limits) {
   try {
-    for (Lane& lane : lanes_) processLane(lane, limits[lane.dataset]);
+    for (Lane& lane : lanes_) processLane(lane, lane.own_limits ? *lane.own_limits : limits[lane.dataset]);
   } catch (const std::exception& e) {
     // Nothing on this path throws by design; if something does, hold the
     // partition rather than lose records.
@@ -83,9 +115,20 @@ void PartitionWorker::processLane(Lane& lane, const LaneLimits& limits) {
       ++lane.counters.invalid[static_cast<std::size_t>(InvalidReason::kWrongType)];
     }
     if (!notes.fields.empty()) obs.fields = lane.interner.intern(notes.fields);
+    if (lane.incomplete) [[unlikely]] {
+      // The records before this one are gone: windows reaching back past it
+      // are incomplete and must not emit.
+      lane.store.silenceThrough(obs.event_time + lane.store.window());
+      lane.incomplete = false;
+    }
     switch (lane.store.add(obs)) {
       case detectors::SeriesStore::AddResult::kAdded:
-        ++lane.counters.consumed;
+        if (replay_until_ && record.offset < *replay_until_) [[unlikely]] {
+          ++lane.counters.replayed;
+        } else {
+          ++lane.counters.consumed;
+        }
+        lane.offsets.placed(obs.event_time, record.offset);
         lane.placed_since_check = true;
         lane.newest = std::max(lane.newest, obs.event_time);
         if (!accept_before) {
@@ -114,19 +157,19 @@ void PartitionWorker::trimQueue() {
   }
 }
 
-void PartitionWorker::tag(std::uint64_t seq) {
-  if (!processed_through_ || processed_through_ == last_tagged_) return;
-  tags_.emplace_back(*processed_through_, seq);
+void PartitionWorker::tag(std::uint64_t seq, std::string metadata) {
+  if (!tagDue()) return;
+  tags_.push_back(Tag{*processed_through_, seq, std::move(metadata)});
   last_tagged_ = processed_through_;
 }
 
-std::optional<Offset> PartitionWorker::committable(std::uint64_t acked_before) {
-  std::optional<Offset> result;
-  while (!tags_.empty() && tags_.front().second <= acked_before) {
-    result = tags_.front().first;
+std::optional<PartitionWorker::Commit> PartitionWorker::committable(std::uint64_t acked_before) {
+  std::optional<Commit> result;
+  while (!tags_.empty() && tags_.front().seq <= acked_before) {
+    result = Commit{tags_.front().offset, std::move(tags_.front().metadata)};
     tags_.pop_front();
   }
-  if (result && last_committed_ && *result <= *last_committed_) return std::nullopt;
+  if (result && last_committed_ && result->offset <= *last_committed_) return std::nullopt;
   return result;
 }
 

@@ -8,11 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "detectors/dataset_detector.h"
 #include "detectors/dataset_spec.h"
 #include "detectors/series_store.h"
 #include "stream/decoder.h"
 #include "stream/field_interner.h"
 #include "stream/kafka_source.h"
+#include "stream/window_offsets.h"
 
 namespace vigil::stream {
 
@@ -20,6 +22,7 @@ namespace vigil::stream {
 // path never touches a shared counter.
 struct LaneCounters {
   std::uint64_t consumed = 0;
+  std::uint64_t replayed = 0;  // placed again while rebuilding (before the committed offset)
   std::array<std::uint64_t, kInvalidReasonCount> invalid{};
 };
 
@@ -73,6 +76,15 @@ class PartitionWorker {
     detectors::Timestamp active_at{};  // clock time the service last saw it place or hold one
     LaneCounters counters;
     DecodeNotes notes;  // reused record to record
+    WindowOffsets offsets;  // where a rebuild of this lane's windows would start
+    // Set when a rebuild found records gone: the first record read then
+    // silences the windows that would miss them.
+    bool incomplete = false;
+    // Assigned while its dataset was already evaluating: the lane's own
+    // detector judges it until it has caught up (DatasetDetector::catchUp),
+    // and the bounds that detector imposes replace the dataset's.
+    std::unique_ptr<detectors::DatasetDetector> catch_up;
+    std::optional<LaneLimits> own_limits;
     bool keeps_dead_letters = false;  // the dataset has a dead_letter_topic
     std::vector<DeadLetter> dead_letters;  // taken by the service after each processing
 
@@ -85,7 +97,19 @@ class PartitionWorker {
 
   const TopicPartition& topicPartition() const { return tp_; }
 
+  // The partition is read again from `start`, before `committed` (a restart
+  // or a rebalance): records before `committed` are placed in the windows
+  // again but count as replayed, not consumed, and are not counted invalid or
+  // copied to the dead-letter topic a second time.
+  void rebuildFrom(Offset start, Offset committed);
+  // True while some lane has not yet passed the committed offset of a rebuild.
+  bool rebuilding() const;
+  // Records a rebuild needed that the partition no longer holds (retention),
+  // counted once when the first record arrives; 0 when none.
+  std::uint64_t takeMissing() { return std::exchange(missing_, 0); }
+
   void enqueue(Message&& message) {
+    if (expect_first_) [[unlikely]] noteFirst(message.record().offset);
     queued_bytes_ += queuedSize(message);
     queue_.push_back(std::move(message));
   }
@@ -103,18 +127,30 @@ class PartitionWorker {
   // The offset up to which every lane has processed (Kafka's "next offset").
   std::optional<Offset> processedThrough() const { return processed_through_; }
 
-  // Commit bookkeeping: offsets processed at the time events up to `seq` were produced.
-  void tag(std::uint64_t seq);
+  // Where a rebuild would start: the lowest offset placed in a step the
+  // lanes still remember, or the processed offset if lower.
+  std::optional<Offset> rereadOffset() const;
+
+  // Commit bookkeeping: offsets processed at the time events up to `seq` were
+  // produced, with the commit metadata that goes with them.
+  struct Commit {
+    Offset offset;
+    std::string metadata;
+  };
+  // True when something was processed since the last tag.
+  bool tagDue() const { return processed_through_ && processed_through_ != last_tagged_; }
+  void tag(std::uint64_t seq, std::string metadata);
   // The newest tagged offset whose events are all acknowledged; nullopt if none new.
-  std::optional<Offset> committable(std::uint64_t acked_before);
+  std::optional<Commit> committable(std::uint64_t acked_before);
   std::optional<Offset> lastCommitted() const { return last_committed_; }
   void markCommitted(Offset offset) { last_committed_ = offset; }
 
  private:
   void processLane(Lane& lane, const LaneLimits& limits);
   // Counts a record the lane does not use and keeps a copy for the dead-letter topic.
-  static void reject(Lane& lane, const Record& record, InvalidReason reason);
+  void reject(Lane& lane, const Record& record, InvalidReason reason) const;
   void trimQueue();
+  void noteFirst(Offset first);
   static std::size_t queuedSize(const Message& m) {
     return m.record().value.size() + m.record().key.size() + kMessageOverhead;
   }
@@ -126,7 +162,15 @@ class PartitionWorker {
   std::uint64_t base_ = 0;  // absolute index of queue_.front()
   std::size_t queued_bytes_ = 0;
   std::optional<Offset> processed_through_;
-  std::deque<std::pair<Offset, std::uint64_t>> tags_;
+  struct Tag {
+    Offset offset;
+    std::uint64_t seq;
+    std::string metadata;
+  };
+  std::deque<Tag> tags_;
+  std::optional<Offset> replay_until_;  // records before it are replayed
+  std::optional<Offset> expect_first_;  // the offset a rebuild starts reading at
+  std::uint64_t missing_ = 0;
   std::optional<Offset> last_tagged_;
   std::optional<Offset> last_committed_;
 };

@@ -28,6 +28,15 @@ StreamProbe::StreamProbe(const std::vector<std::string>& datasets)
                        .Name("vigil_records_replayed_total")
                        .Help("Records re-read to rebuild window state after a restart or rebalance.")
                        .Register(*registry_);
+  auto& missing = prometheus::BuildCounter()
+                      .Name("vigil_records_missing_total")
+                      .Help("Records a state rebuild needed that the partition no longer held "
+                            "(retention); windows reaching back to them emit nothing.")
+                      .Register(*registry_);
+  auto& silenced = prometheus::BuildCounter()
+                       .Name("vigil_failure_events_silenced_total")
+                       .Help("Events judged again while rebuilding state and not emitted twice.")
+                       .Register(*registry_);
   auto& invalid = prometheus::BuildCounter()
                       .Name("vigil_records_invalid_total")
                       .Help("Records not used, or not used by one check, by reason.")
@@ -53,6 +62,8 @@ StreamProbe::StreamProbe(const std::vector<std::string>& datasets)
     PerDataset d{};
     d.consumed = &consumed.Add({{"dataset", name}});
     d.replayed = &replayed.Add({{"dataset", name}});
+    d.missing = &missing.Add({{"dataset", name}});
+    d.silenced = &silenced.Add({{"dataset", name}});
     d.dead_lettered = &dead_lettered.Add({{"dataset", name}});
     for (int r = 0; r < kInvalidReasonCount; ++r) {
       d.invalid[static_cast<std::size_t>(r)] = &invalid.Add(
@@ -117,6 +128,14 @@ void StreamProbe::addConsumed(std::size_t dataset, std::uint64_t n) {
 
 void StreamProbe::addReplayed(std::size_t dataset, std::uint64_t n) {
   if (n) datasets_.at(dataset).replayed->Increment(static_cast<double>(n));
+}
+
+void StreamProbe::addMissing(std::size_t dataset, std::uint64_t n) {
+  if (n) datasets_.at(dataset).missing->Increment(static_cast<double>(n));
+}
+
+void StreamProbe::addSilenced(std::size_t dataset, std::uint64_t n) {
+  if (n) datasets_.at(dataset).silenced->Increment(static_cast<double>(n));
 }
 
 void StreamProbe::addDeadLettered(std::size_t dataset, std::uint64_t n) {

@@ -31,6 +31,10 @@ class StreamProbe {
   void addReplayed(std::size_t dataset, std::uint64_t n);
   void addInvalid(std::size_t dataset, InvalidReason reason, std::uint64_t n);
   void addDeadLettered(std::size_t dataset, std::uint64_t n);
+  // State rebuild: records a rebuild needed that were gone, events judged
+  // again while rebuilding and not emitted a second time.
+  void addMissing(std::size_t dataset, std::uint64_t n);
+  void addSilenced(std::size_t dataset, std::uint64_t n);
   void addEvent(std::size_t dataset, detectors::FailureType type, detectors::EventStatus status);
   void setSeriesTracked(std::size_t dataset, std::size_t n);
   void setWatermarkLag(std::size_t dataset, double seconds);
@@ -51,6 +55,8 @@ class StreamProbe {
     prometheus::Counter* consumed;
     prometheus::Counter* replayed;
     prometheus::Counter* dead_lettered;
+    prometheus::Counter* missing;
+    prometheus::Counter* silenced;
     std::array<prometheus::Counter*, kInvalidReasonCount> invalid;
     std::map<std::pair<detectors::FailureType, detectors::EventStatus>, prometheus::Counter*> events;
     prometheus::Gauge* series;

@@ -2,6 +2,9 @@
 
 #include "stream/topic_reader.h"
 
+#include <librdkafka/rdkafkacpp.h>
+#include <nlohmann/json.hpp>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,6 +19,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
@@ -339,6 +343,44 @@ std::vector<std::string> readTopic(const std::string& bootstrap, const std::stri
     for (auto& item : items) values.push_back(std::move(item.value));
   }
   return values;
+}
+
+std::map<int, std::int64_t> committedOffsets(const std::string& bootstrap, const std::string& group,
+                                             const std::string& topic, int partitions) {
+  std::string error;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  conf->set("bootstrap.servers", bootstrap, error);
+  conf->set("group.id", group, error);
+  conf->set("log_level", "0", error);
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), error));
+  std::map<int, std::int64_t> out;
+  if (!consumer) return out;
+  std::vector<RdKafka::TopicPartition*> parts;
+  for (int p = 0; p < partitions; ++p) parts.push_back(RdKafka::TopicPartition::create(topic, p));
+  if (consumer->committed(parts, 10000) == RdKafka::ERR_NO_ERROR) {
+    for (auto* tp : parts) out[tp->partition()] = tp->offset() < 0 ? -1 : tp->offset();
+  }
+  RdKafka::TopicPartition::destroy(parts);
+  consumer->close();
+  return out;
+}
+
+std::vector<std::string> distinctJudgedEvents(const std::vector<std::string>& events,
+                                              const std::string& last) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const std::string& e : events) {
+    const auto j = nlohmann::json::parse(e, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("failure_type") || !j.contains("timestamp")) {
+      out.push_back(e);  // not an event at all: left in, so a comparison shows it
+      continue;
+    }
+    if (j["failure_type"] != "stale_data" && j["timestamp"].get<std::string>() <= last &&
+        seen.insert(e).second) {
+      out.push_back(e);
+    }
+  }
+  return out;
 }
 
 std::vector<std::string> lines(const std::string& text) {

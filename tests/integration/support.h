@@ -103,6 +103,17 @@ class TempDir {
 // The complete lines of `text` (NDJSON output, say), without their newlines.
 std::vector<std::string> lines(const std::string& text);
 
+// The offsets `group` committed for partitions 0..partitions-1 of `topic`
+// (an offset fetch, no join); -1 for none. Empty if the fetch failed.
+std::map<int, std::int64_t> committedOffsets(const std::string& bootstrap, const std::string& group,
+                                             const std::string& topic, int partitions);
+
+// The distinct events judged on windows (not stale_data, which detect judges
+// on the clock) with a timestamp up to `last` (RFC 3339), in order of first
+// appearance: what `detect` and `replay` must agree on.
+std::vector<std::string> distinctJudgedEvents(const std::vector<std::string>& events,
+                                              const std::string& last);
+
 // Path of the vigil binary under test.
 std::string vigilBinary();
 
