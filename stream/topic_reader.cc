@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <thread>
 #include <unistd.h>
 
 #include "stream/kafka_conf.h"
@@ -15,6 +16,7 @@ std::unique_ptr<TopicReader> TopicReader::create(const KafkaProperties& properti
   static std::atomic<int> counter{0};
   std::unique_ptr<TopicReader> reader(new TopicReader());
   KafkaProperties all = properties;
+  // Required by the consumer; never joined.
   all["group.id"] = "vigil-reader-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   all["auto.offset.reset"] = "earliest";
   all["enable.auto.commit"] = "false";
@@ -27,11 +29,28 @@ std::unique_ptr<TopicReader> TopicReader::create(const KafkaProperties& properti
     error = "cannot create consumer: " + why;
     return nullptr;
   }
-  if (reader->consumer_->subscribe({topic}) != RdKafka::ERR_NO_ERROR) {
-    error = "cannot subscribe to " + topic;
-    return nullptr;
-  }
+  reader->topic_ = topic;
   return reader;
+}
+
+bool TopicReader::assign(detectors::Duration timeout) {
+  RdKafka::Metadata* raw = nullptr;
+  if (consumer_->metadata(true, nullptr, &raw, static_cast<int>(timeout.count())) !=
+      RdKafka::ERR_NO_ERROR) {
+    return false;
+  }
+  const std::unique_ptr<RdKafka::Metadata> metadata(raw);
+  std::vector<RdKafka::TopicPartition*> partitions;
+  for (const RdKafka::TopicMetadata* t : *metadata->topics()) {
+    if (t->topic() != topic_ || t->err() != RdKafka::ERR_NO_ERROR) continue;
+    for (const RdKafka::PartitionMetadata* p : *t->partitions()) {
+      partitions.push_back(
+          RdKafka::TopicPartition::create(topic_, p->id(), RdKafka::Topic::OFFSET_BEGINNING));
+    }
+  }
+  const bool ok = !partitions.empty() && consumer_->assign(partitions) == RdKafka::ERR_NO_ERROR;
+  RdKafka::TopicPartition::destroy(partitions);
+  return ok;
 }
 
 TopicReader::~TopicReader() {
@@ -40,6 +59,11 @@ TopicReader::~TopicReader() {
 
 void TopicReader::poll(std::vector<Item>& out, detectors::Duration timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (!assigned_ && !(assigned_ = assign(timeout))) {
+    // Not there yet: wait out the rest of the timeout, as a poll would.
+    std::this_thread::sleep_until(deadline);
+    return;
+  }
   bool got = false;
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -15,9 +15,10 @@ class KafkaConsumer;
 
 namespace vigil::stream {
 
-// Reads a topic from its beginning in a throw-away consumer group, without
-// committing: how the demo and the tests look at what vigil produced.
-// Not thread-safe.
+// Reads every partition of a topic from its beginning, by assignment (no
+// consumer group is joined, nothing is committed): how the demo and the tests
+// look at what vigil produced. A topic that does not exist yet is looked for
+// again at each poll. Not thread-safe.
 class TopicReader {
  public:
   struct Item {
@@ -38,6 +39,11 @@ class TopicReader {
 
  private:
   TopicReader() = default;
+  // Assigns every partition from the beginning once the topic exists.
+  bool assign(detectors::Duration timeout);
+
+  std::string topic_;
+  bool assigned_ = false;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
 };
 
