@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -128,6 +130,113 @@ TEST_P(BadInputTest, EveryMalformedRecordIsCountedByReason) {
   EXPECT_EQ(got, want);
   EXPECT_EQ(metricValue(metrics, "vigil_records_dead_lettered_total{dataset=\"bad\"}"),
             static_cast<double>(want.size()));
+}
+
+// Reliability test 6: 1 % of the input malformed, of every kind that leaves a
+// record unused, mixed into real input with faults. Nothing crashes or
+// stalls; the dead-letter topic holds exactly the injected records; the
+// events are those of `vigil replay` on the clean input.
+TEST(MalformedMixTest, OnePercentMalformedChangesNoEvent) {
+  TempDir dir;
+  const Broker broker({"mix.events:1", "vigil.failures:1", "mix.dead:1"});
+  ASSERT_FALSE(broker.bootstrap().empty());
+  dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + broker.bootstrap() +
+                              "\ndetect:\n  group_id: mix\n  listen: 127.0.0.1:0\n"
+                              "datasets:\n  - name: mix\n    topic: mix.events\n"
+                              "    series_key: pipeline_id\n    event_time: ts\n"
+                              "    window: 1m\n    step: 10s\n    max_record_bytes: 4096\n"
+                              "    dead_letter_topic: mix.dead\n"
+                              "    checks:\n      latency: { field: latency_ms, unit: ms, p99_max: 1s }\n"
+                              "      volume: { min: 5 }\n");
+  const RunResult gen = run({vigilBinary(), "gen", "--config", dir.file("vigil.yaml"), "--start",
+                             "2025-01-15T14:00:00Z", "--duration", "10m", "--rate", "20",
+                             "--pipelines", "4", "--seed", "3", "--fault", "latency_spike@3m+2m",
+                             "--fault", "stall:etl_mix_02@6m+2m", "--output", dir.file("clean.ndjson")});
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  const RunResult replay = run({vigilBinary(), "replay", "--config", dir.file("vigil.yaml"),
+                                "--input", dir.file("clean.ndjson")});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  constexpr char kThrough[] = "2025-01-15T14:09:00Z";
+  const std::vector<std::string> expected = distinctJudgedEvents(lines(replay.out), kThrough);
+  ASSERT_GE(expected.size(), 4u);
+
+  // Every kind of record a dataset cannot use, with its reason. Past the
+  // first 500 records every partition has placed some, so a record from
+  // 2000 is late, not a new beginning.
+  const std::string ok_ts = R"("ts":"2025-01-15T14:05:00Z")";
+  const std::vector<std::pair<std::string, std::string>> kinds = {
+      {"not json at all", "invalid_json"},
+      {R"({"pipeline_id":"etl_mix_01",)" + ok_ts, "invalid_json"},
+      {"{\"pipeline_id\":\"etl_mix_01\",\"x\":" + std::string(100, '[') + std::string(100, ']') +
+           "," + ok_ts + "}",
+       "invalid_json"},
+      {"{\"pipeline_id\":\"etl_mix_\xff\"," + ok_ts + "}", "invalid_utf8"},
+      {R"({"pipeline_id":"etl_mix_01","pad":")" + std::string(5000, 'x') + "\"," + ok_ts + "}",
+       "too_large"},
+      {"", "empty"},
+      {"[1,2,3]", "not_object"},
+      {R"({"pipeline_id":{"id":1},)" + ok_ts + "}", "missing_series_key"},
+      {R"({"pipeline_id":"etl_mix_01","latency_ms":1})", "missing_event_time"},
+      {R"({"pipeline_id":"etl_mix_01","ts":true})", "bad_event_time"},
+      {R"({"pipeline_id":"etl_mix_01","ts":"2000-01-01T00:00:00Z","latency_ms":1})", "late"},
+      {R"({"pipeline_id":"etl_mix_01","ts":"2999-01-01T00:00:00Z","latency_ms":1})", "future"},
+  };
+  std::string error;
+  auto producer = stream::RecordProducer::create({{"bootstrap.servers", broker.bootstrap()}}, error);
+  ASSERT_TRUE(producer) << error;
+  std::map<std::string, double> injected;  // by reason
+  std::multiset<std::string> injected_values;
+  std::size_t clean = 0, next_kind = 0;
+  std::ifstream in(dir.file("clean.ndjson"));
+  for (std::string line; std::getline(in, line); ++clean) {
+    ASSERT_TRUE(producer->produce("mix.events", "k", line, detectors::Timestamp{}));
+    if (clean >= 500 && clean % 100 == 0) {
+      const auto& [value, reason] = kinds[next_kind++ % kinds.size()];
+      ASSERT_TRUE(producer->produce("mix.events", "k", value, detectors::Timestamp{}));
+      injected[reason] += 1;
+      injected_values.insert(value);
+    }
+  }
+  ASSERT_TRUE(producer->flush(seconds(30)));
+  ASSERT_GE(next_kind, 8 * kinds.size()) << "every kind, several times";
+
+  Process detect({vigilBinary(), "detect", "--config", dir.file("vigil.yaml")});
+  const auto listening = detect.waitForErr("listening on", seconds(20));
+  ASSERT_TRUE(listening);
+  const int port = std::stoi(listening->substr(listening->rfind(':') + 1));
+  const auto events = readTopic(
+      broker.bootstrap(), "vigil.failures",
+      [&](const std::vector<std::string>& v) {
+        return distinctJudgedEvents(v, kThrough).size() >= expected.size();
+      },
+      seconds(60));
+  EXPECT_EQ(distinctJudgedEvents(events, kThrough), expected);
+
+  std::string metrics;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    metrics = httpGet(port, "/metrics").body;
+    if (metricValue(metrics, "vigil_records_consumed_total{dataset=\"mix\"}") >= clean) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(metricValue(metrics, "vigil_records_consumed_total{dataset=\"mix\"}"),
+            static_cast<double>(clean));
+  for (const auto& [reason, n] : injected) {
+    EXPECT_EQ(metricValue(metrics, "vigil_records_invalid_total{dataset=\"mix\",reason=\"" + reason + "\"}"), n)
+        << reason;
+  }
+  auto reader = stream::TopicReader::create({{"bootstrap.servers", broker.bootstrap()}}, "mix.dead", error);
+  ASSERT_TRUE(reader) << error;
+  std::vector<stream::TopicReader::Item> items;
+  const auto read_until = std::chrono::steady_clock::now() + seconds(20);
+  while (items.size() < injected_values.size() && std::chrono::steady_clock::now() < read_until) {
+    reader->poll(items, seconds(1));
+  }
+  std::multiset<std::string> dead;
+  for (const auto& item : items) dead.insert(item.value);
+  EXPECT_EQ(dead, injected_values);
+  EXPECT_EQ(httpGet(port, "/healthz").status, 200);
+  EXPECT_EQ(detect.terminate(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(DeadLetters, BadInputTest, ::testing::Bool(),
