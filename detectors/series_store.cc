@@ -45,23 +45,23 @@ SeriesStore::~SeriesStore() {
 }
 
 SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
-  auto it = series_.find(obs.series);
-  if (it == series_.end()) {
+  const std::uint64_t hash = SeriesMap::hashOf(obs.series);
+  Series* found = series_.find(obs.series, hash);
+  if (found == nullptr) {
     if (budget_ != nullptr ? !budget_->tryOpen() : series_.size() >= max_series_) {
       return AddResult::kSeriesCap;
     }
-    it = series_
-             .emplace(std::string(obs.series),
-                      // One slot more than acceptBefore() uses: the step leaving the window
-                      // must still be there to be subtracted when the window moves.
-                      Series{WindowRing<StepStats>(window_, step_,
-                                                   static_cast<std::size_t>(lookahead_) + 1),
-                             {}, obs.event_time, obs.event_time})
-             .first;
-    it->second.key = it->first;
+    const auto inserted = series_.insert(
+        obs.series, hash,
+        // One slot more than acceptBefore() uses: the step leaving the window
+        // must still be there to be subtracted when the window moves.
+        Series{WindowRing<StepStats>(window_, step_, static_cast<std::size_t>(lookahead_) + 1), {},
+               hash, obs.event_time, obs.event_time});
+    found = &inserted.value;
+    found->key = inserted.key;
     generation_ = nextGeneration();
   }
-  Series& series = it->second;
+  Series& series = *found;
   const Timestamp newest_before = series.ring.newestStep();
   StepStats* slot = series.ring.slotFor(obs.event_time);
   if (slot == nullptr) return AddResult::kLate;

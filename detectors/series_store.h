@@ -5,12 +5,12 @@
 #include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "detectors/dataset_spec.h"
 #include "detectors/observation.h"
 #include "detectors/step_stats.h"
+#include "detectors/string_map.h"
 #include "detectors/window.h"
 
 namespace vigil::detectors {
@@ -46,6 +46,7 @@ class SeriesStore {
   struct Series {
     WindowRing<StepStats> ring;
     std::string_view key;   // the store's own copy (the map's key)
+    std::uint64_t hash = 0;  // SeriesMap::hashOf(key): whoever maps keys reuses it
     Timestamp first_seen;   // oldest event time seen
     Timestamp newest_seen;  // newest event time seen
     // The FieldShapes id of the newest records, and the end of the newest step
@@ -105,9 +106,11 @@ class SeriesStore {
   // max_series. Never throws on the record path.
   AddResult add(const Observation& obs);
 
+  using SeriesMap = StringMap<Series>;
+
   template <class F>
   void forEachSeries(F&& f) const {
-    for (const auto& [key, series] : series_) f(std::string_view(key), series);
+    series_.forEach([&](std::string_view key, const Series& series) { f(key, series); });
   }
 
   std::size_t seriesCount() const { return series_.size(); }
@@ -117,9 +120,10 @@ class SeriesStore {
   std::uint64_t generation() const { return generation_; }
   // Forgets a series (the detector decided it is idle); no-op if absent.
   void evict(std::string_view key) {
-    if (const auto it = series_.find(key); it != series_.end()) {
-      if (it->second.touched) std::erase(touched_, &it->second);
-      series_.erase(it);
+    const std::uint64_t hash = SeriesMap::hashOf(key);
+    if (const Series* series = series_.find(key, hash)) {
+      if (series->touched) std::erase(touched_, series);
+      series_.erase(key, hash);
       ++evictions_;
       generation_ = nextGeneration();
       if (budget_ != nullptr) budget_->release(1);
@@ -160,10 +164,6 @@ class SeriesStore {
   Timestamp oldestSeen() const { return oldest_seen_; }
 
  private:
-  struct KeyHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   static std::uint64_t nextGeneration();
 
   Duration window_;
@@ -180,7 +180,7 @@ class SeriesStore {
   std::uint64_t evictions_ = 0;
   bool track_shapes_;  // the schema check runs
   FieldShapes shapes_;
-  std::unordered_map<std::string, Series, KeyHash, std::equal_to<>> series_;
+  SeriesMap series_;
   mutable std::vector<const Series*> touched_;  // drained by the evaluating thread
 };
 
