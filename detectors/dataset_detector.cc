@@ -373,80 +373,91 @@ bool DatasetDetector::offerCheckpoint(std::string_view series, std::string bytes
 }
 
 void DatasetDetector::syncEntries(std::span<const SeriesStore* const> stores) {
-  // (series, store) pairs sorted by key, then store: equal keys from several
-  // partitions become neighbours to merge, in the same order every time.
   std::vector<std::tuple<const SeriesStore*, std::uint64_t, std::uint64_t>> seen;
   seen.reserve(stores.size());
   for (const SeriesStore* store : stores) {
     seen.emplace_back(store, store->generation(), store->evictions());
   }
-  if (seen == entries_generations_) return;
-  const auto before = [](const Entry& a, const Entry& b) {
-    return a.key != b.key ? a.key < b.key : a.store_index < b.store_index;
-  };
+  if (seen == listed_generations_) return;
   // The same stores, none of which forgot a series: only new series, each
   // in its store's touched list (a series is touched when it is opened).
-  // (The reference mode of judgeEverySeriesEveryStep() always rebuilds.)
-  bool grew_only = !judges_every_series_ && seen.size() == entries_generations_.size();
+  // (The reference mode of judgeEverySeriesEveryStep() always lists afresh.)
+  bool grew_only = !judges_every_series_ && seen.size() == listed_generations_.size();
   for (std::size_t i = 0; grew_only && i < seen.size(); ++i) {
-    grew_only = std::get<0>(seen[i]) == std::get<0>(entries_generations_[i]) &&
-                std::get<2>(seen[i]) == std::get<2>(entries_generations_[i]);
+    grew_only = std::get<0>(seen[i]) == std::get<0>(listed_generations_[i]) &&
+                std::get<2>(seen[i]) == std::get<2>(listed_generations_[i]);
   }
   std::size_t total = 0;
   for (const SeriesStore* store : stores) total += store->seriesCount();
-  std::vector<Entry> added;
+  if (grew_only) {
+    std::size_t added = 0;
+    for (const SeriesStore* store : stores) {
+      store->forEachTouched([&](const SeriesStore::Series& series) {
+        added += series.group == SeriesStore::Series::kUnlisted ? 1 : 0;
+      });
+    }
+    grew_only = members_.size() + added == total;
+  }
   if (grew_only) {
     for (std::uint32_t i = 0; i < stores.size(); ++i) {
       stores[i]->forEachTouched([&](const SeriesStore::Series& series) {
-        if (series.group == SeriesStore::Series::kUnlisted) {
-          added.push_back(Entry{series.key, &series, stores[i], i});
-        }
+        if (series.group == SeriesStore::Series::kUnlisted) listSeries(series, stores[i], i);
       });
     }
-    grew_only = entries_.size() + added.size() == total;
-  }
-  if (grew_only) {
-    std::sort(added.begin(), added.end(), before);
-    std::vector<Entry> merged;
-    merged.reserve(total);
-    std::merge(entries_.begin(), entries_.end(), added.begin(), added.end(),
-               std::back_inserter(merged), before);
-    entries_ = std::move(merged);
   } else {
-    entries_.clear();
+    // Afresh: every series is listed again, in store order, and every group
+    // queued once at the earliest due time of its members.
+    members_.clear();
+    groups_.clear();
+    group_of_.clear();
+    due_.clear();
+    members_.reserve(total);
     for (std::uint32_t i = 0; i < stores.size(); ++i) {
-      stores[i]->forEachSeries([&](std::string_view key, const SeriesStore::Series& series) {
-        entries_.push_back(Entry{key, &series, stores[i], i});
+      stores[i]->forEachSeries([&](std::string_view, const SeriesStore::Series& series) {
+        series.group = SeriesStore::Series::kUnlisted;
+        listSeries(series, stores[i], i);
       });
     }
-    std::sort(entries_.begin(), entries_.end(), before);
   }
-  entries_generations_ = std::move(seen);
-  rebuildGroups();
+  listed_generations_ = std::move(seen);
 }
 
-void DatasetDetector::rebuildGroups() {
-  groups_.clear();
-  std::vector<std::pair<Timestamp, std::uint32_t>> queue;
-  for (std::uint32_t i = 0; i < entries_.size();) {
-    std::uint32_t n = 1;
-    while (i + n < entries_.size() && entries_[i + n].key == entries_[i].key) ++n;
-    const auto g = static_cast<std::uint32_t>(groups_.size());
-    Timestamp due = Timestamp::max();
-    SeriesState* state = nullptr;
-    for (std::uint32_t k = i; k < i + n; ++k) {
-      entries_[k].series->group = g;
-      due = std::min(due, entries_[k].series->due);  // a new series: min, judged now
-      if (state == nullptr) state = entries_[k].state;
-      entries_[k].state = nullptr;
+void DatasetDetector::listSeries(const SeriesStore::Series& series, const SeriesStore* store,
+                                 std::uint32_t store_index) {
+  const auto m = static_cast<std::uint32_t>(members_.size());
+  members_.push_back(Member{&series, store, store_index, kNoMember});
+  std::uint32_t g = 0;
+  if (const std::uint32_t* found = group_of_.find(series.key, series.hash)) {
+    g = *found;
+    // Into the chain in store order: equal keys merge in the same order every time.
+    Group& group = groups_[g];
+    if (store_index < members_[group.first].store_index) {
+      members_[m].next = group.first;
+      group.first = m;
+    } else {
+      std::uint32_t k = group.first;
+      while (members_[k].next != kNoMember && members_[members_[k].next].store_index <= store_index) {
+        k = members_[k].next;
+      }
+      members_[m].next = members_[k].next;
+      members_[k].next = m;
     }
-    entries_[i].state = state;  // the first entry of a key holds its state
-    for (std::uint32_t k = i; k < i + n; ++k) entries_[k].series->due = due;
-    groups_.push_back(Group{i, n, due});
-    if (due != Timestamp::max()) queue.emplace_back(due, g);
-    i += n;
+    group.key = members_[group.first].series->key;
+    ++group.count;
+  } else {
+    g = static_cast<std::uint32_t>(groups_.size());
+    groups_.push_back(Group{series.key, m, 1});
+    group_of_.insert(series.key, series.hash, g);
   }
-  due_ = decltype(due_)(std::greater<>(), std::move(queue));
+  series.group = g;
+  // The group is due at the earliest due of its members (a new series: at once).
+  Timestamp due = series.due;
+  forEachMember(groups_[g], [&](const Member& member) { due = std::min(due, member.series->due); });
+  if (due != Timestamp::max()) {
+    setDue(g, due);
+  } else {
+    forEachMember(groups_[g], [&](const Member& member) { member.series->due = due; });
+  }
 }
 
 void DatasetDetector::refreshSchedule(Timestamp end, std::span<const SeriesStore* const> stores) {
@@ -460,16 +471,16 @@ void DatasetDetector::refreshSchedule(Timestamp end, std::span<const SeriesStore
 }
 
 Timestamp DatasetDetector::groupDue(std::uint32_t g) const {
-  return entries_[groups_[g].first].series->due;
+  return members_[groups_[g].first].series->due;
 }
 
 void DatasetDetector::setDue(std::uint32_t g, Timestamp due) {
   Group& group = groups_[g];
-  for (std::uint32_t k = group.first; k < group.first + group.count; ++k) entries_[k].series->due = due;
+  forEachMember(group, [&](const Member& member) { member.series->due = due; });
   // One queue entry per group at a time, the earliest: a later due is queued
   // when that entry comes up (see forEachDueSeries).
   if (due < group.queued) {
-    due_.emplace(due, g);
+    due_[due].push_back(g);
     group.queued = due;
   }
 }
@@ -489,9 +500,8 @@ Timestamp DatasetDetector::nextDue(Timestamp end, std::uint32_t g, const Merged&
   // The window changes when a step with records enters it or leaves it. Only
   // the steps that matter are looked at: those placed ahead of `end`, the
   // latest, and the window's steps from its oldest up to the first with records.
-  const Group& group = groups_[g];
-  for (std::uint32_t k = group.first; k < group.first + group.count; ++k) {
-    const WindowRing<StepStats>& ring = entries_[k].series->ring;
+  for (std::uint32_t k = groups_[g].first; k != kNoMember; k = members_[k].next) {
+    const WindowRing<StepStats>& ring = members_[k].series->ring;
     // A store takes a slot for a step only to add a record to it.
     const auto has_records = [&](Timestamp start) { return ring.holds(start); };
     for (Timestamp s = end; s <= ring.newestStep(); s += step) {
@@ -531,32 +541,34 @@ void DatasetDetector::forEachDueSeries(Timestamp end, std::span<const SeriesStor
                                        F&& f) {
   refreshSchedule(end, stores);
   due_now_.clear();
-  while (!due_.empty() && due_.top().first <= end) {
-    const auto [queued, g] = due_.top();
-    due_.pop();
-    Group& group = groups_[g];
-    if (queued != group.queued) continue;  // superseded by an earlier entry
-    group.queued = Timestamp::max();
-    const Timestamp due = groupDue(g);
-    if (due <= end) {
-      due_now_.push_back(g);
-    } else {
-      setDue(g, due);  // put off since it was queued
+  while (!due_.empty() && due_.begin()->first <= end) {
+    const Timestamp queued = due_.begin()->first;
+    std::vector<std::uint32_t> bucket = std::move(due_.begin()->second);
+    due_.erase(due_.begin());
+    for (const std::uint32_t g : bucket) {
+      Group& group = groups_[g];
+      if (queued != group.queued) continue;  // superseded by an earlier entry
+      group.queued = Timestamp::max();
+      const Timestamp due = groupDue(g);
+      if (due <= end) {
+        due_now_.push_back(g);
+      } else {
+        setDue(g, due);  // put off since it was queued
+      }
     }
   }
   if (judges_every_series_) {
     due_now_.resize(groups_.size());
     std::iota(due_now_.begin(), due_now_.end(), 0u);
   }
-  std::sort(due_now_.begin(), due_now_.end());  // key order
+  std::sort(due_now_.begin(), due_now_.end());  // group order
   // Below this many series a parallel pass costs more than it saves.
   constexpr std::size_t kParallelWindows = 256;
   if (parallel_for_ && due_now_.size() >= kParallelWindows) {
     parallel_for_(due_now_.size(), [&](std::size_t i) {
-      const Group& group = groups_[due_now_[i]];
-      for (std::uint32_t k = group.first; k < group.first + group.count; ++k) {
-        entries_[k].series->windowAt(end, spec_.window, spec_.step);
-      }
+      forEachMember(groups_[due_now_[i]], [&](const Member& member) {
+        member.series->windowAt(end, spec_.window, spec_.step);
+      });
     });
   }
 
@@ -566,10 +578,9 @@ void DatasetDetector::forEachDueSeries(Timestamp end, std::span<const SeriesStor
   const bool summed_volume = spec_.volume && spec_.volume->count_field;
   const Timestamp latest_start = end - spec_.step;
   for (const std::uint32_t g : due_now_) {
-    const std::uint32_t first = groups_[g].first;
-    const std::uint32_t n = groups_[g].count;
-    const std::string_view key = entries_[first].key;
-    const std::span<const Entry> group = std::span(entries_).subspan(first, n);
+    const Group& group = groups_[g];
+    const std::uint32_t n = group.count;
+    const std::string_view key = group.key;
     m.clear();
     if (n > 1) {
       m.merged_latency.clear();
@@ -579,7 +590,8 @@ void DatasetDetector::forEachDueSeries(Timestamp end, std::span<const SeriesStor
       m.fields = &m.merged_fields;
       m.latest_fields = &m.merged_latest_fields;
     }
-    for (const Entry& e : group) {
+    for (std::uint32_t at = group.first; at != kNoMember; at = members_[at].next) {
+      const Member& e = members_[at];
       const SeriesStore::Series& series = *e.series;
       const FieldShapes& shapes = e.store->shapes();
       m.first_seen = std::min(m.first_seen, series.first_seen);
@@ -616,7 +628,7 @@ void DatasetDetector::forEachDueSeries(Timestamp end, std::span<const SeriesStor
       }
     }
     if (!summed_volume) m.volume = static_cast<double>(m.records);
-    m.state = &entries_[first].state;
+    m.state = &groups_[g].state;
     f(key, m);
     setDue(g, nextDue(end, g, m, *m.state));
   }
@@ -698,18 +710,17 @@ void DatasetDetector::evaluateFreshness(Timestamp now, std::span<const SeriesSto
                                         std::vector<FailureEvent>& out) {
   if (!freshness_) return;
   const std::size_t first_event = out.size();
-  // One pass over the key-sorted list: no sort, no lookup by key.
+  // One pass over the groups: no sort, no lookup by key.
   syncEntries(stores);
-  for (const Group& group : groups_) {
+  for (Group& group : groups_) {
     Timestamp newest = Timestamp::min();
-    for (std::uint32_t k = group.first; k < group.first + group.count; ++k) {
-      newest = std::max(newest, entries_[k].series->newest_seen);
-    }
-    Entry& first = entries_[group.first];
-    if (first.state == nullptr) first.state = &stateFor(first.key);
-    SeriesState& state = *first.state;
+    forEachMember(group, [&](const Member& member) {
+      newest = std::max(newest, member.series->newest_seen);
+    });
+    if (group.state == nullptr) group.state = &stateFor(group.key);
+    SeriesState& state = *group.state;
     if (!state.freshness) state.freshness = freshness_->newState();
-    if (auto e = freshness_->evaluate(newest, now, SeriesContext{spec_.name, spec_.topic, first.key},
+    if (auto e = freshness_->evaluate(newest, now, SeriesContext{spec_.name, spec_.topic, group.key},
                                       *state.freshness)) {
       out.push_back(std::move(*e));
     }

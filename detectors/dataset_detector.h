@@ -3,7 +3,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <queue>
+#include <map>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -20,6 +20,7 @@
 #include "detectors/schema_check.h"
 #include "detectors/series_store.h"
 #include "detectors/step_stats.h"
+#include "detectors/string_map.h"
 #include "detectors/volume_check.h"
 
 namespace vigil::detectors {
@@ -148,18 +149,16 @@ class DatasetDetector {
 
   void evaluateStep(Timestamp end, std::span<const SeriesStore* const> stores,
                     std::vector<FailureEvent>& out);
-  // Calls f(key, merged) for every series across the stores, in key order.
-  // Calls f(key, merged) for every series due at `end`, in key order, then
-  // schedules its next judgement.
+  // Calls f(key, merged) for every series due at `end`, in the order of
+  // their group ids, then schedules its next judgement.
   template <class F>
   void forEachDueSeries(Timestamp end, std::span<const SeriesStore* const> stores, F&& f);
-  // Brings the key-sorted list of series up to date with the stores, and
-  // makes every series that received records due at `end`.
+  // Brings the groups of series up to date with the stores, and makes every
+  // series that received records due at `end`.
   void refreshSchedule(Timestamp end, std::span<const SeriesStore* const> stores);
-  // Brings the key-sorted list of series (entries_, groups_) up to date with
-  // the stores: new series are merged in; anything else rebuilds it.
+  // Brings the groups of series up to date with the stores: new series are
+  // listed one by one; anything else lists them all afresh.
   void syncEntries(std::span<const SeriesStore* const> stores);
-  void rebuildGroups();
   void updateRebuildFrom();
   Timestamp groupDue(std::uint32_t g) const;
   void setDue(std::uint32_t g, Timestamp due);
@@ -194,31 +193,44 @@ class DatasetDetector {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, std::unique_ptr<SeriesState>, KeyHash, std::equal_to<>> series_;
-  // Every (series, store) pair, sorted by key; kept across steps while the
-  // stores and their generations stay the same.
-  struct Entry {
-    std::string_view key;
+  // The series of all stores, grouped by key. A group is one key: its
+  // (series, store) pairs, the members, in store order. Groups get ids in the
+  // order their keys are first listed and keep them while the stores only
+  // gain series, so a new series costs a lookup in group_of_ and an append;
+  // anything else (an eviction, a store gone or added) lists them afresh.
+  struct Member {
     const SeriesStore::Series* series;
     const SeriesStore* store;
-    std::uint32_t store_index;  // in the span of stores: equal keys keep store order
-    // The series' alert state, found once instead of hashed per step; cleared
-    // when the state is forgotten. Only the first entry of a key holds it.
-    SeriesState* state = nullptr;
+    std::uint32_t store_index;  // in the span of stores
+    std::uint32_t next;         // the group's next member; kNoMember ends it
   };
-  std::vector<Entry> entries_;
-  // Per store, as entries_ last saw it: (store, generation, evictions).
-  std::vector<std::tuple<const SeriesStore*, std::uint64_t, std::uint64_t>> entries_generations_;
-  // The entries of one key (one per store holding it), and the due time of
-  // its entry in due_ (Timestamp::max(): none queued).
+  static constexpr std::uint32_t kNoMember = 0xffffffff;
   struct Group {
-    std::uint32_t first;
+    std::string_view key;   // owned by the first member's store
+    std::uint32_t first;    // in members_
     std::uint32_t count;
+    // The series' alert state, found once instead of hashed per step;
+    // cleared when the state is forgotten.
+    SeriesState* state = nullptr;
+    // The due time of the group's entry in due_ (Timestamp::max(): none queued).
     Timestamp queued = Timestamp::max();
   };
+  template <class F>
+  void forEachMember(const Group& group, F&& f) const {
+    for (std::uint32_t k = group.first; k != kNoMember; k = members_[k].next) f(members_[k]);
+  }
+  // Lists a series of stores[store_index] under its key.
+  void listSeries(const SeriesStore::Series& series, const SeriesStore* store,
+                  std::uint32_t store_index);
+  std::vector<Member> members_;
   std::vector<Group> groups_;
-  std::priority_queue<std::pair<Timestamp, std::uint32_t>,
-                      std::vector<std::pair<Timestamp, std::uint32_t>>, std::greater<>>
-      due_;
+  StringMap<std::uint32_t> group_of_;  // key -> group id
+  // Per store, as groups_ last saw it: (store, generation, evictions).
+  std::vector<std::tuple<const SeriesStore*, std::uint64_t, std::uint64_t>> listed_generations_;
+  // The schedule: groups by due time, all due times being step ends (or
+  // Timestamp::min() for a series never judged). A group may sit in several
+  // buckets; only the one matching its `queued` counts.
+  std::map<Timestamp, std::vector<std::uint32_t>> due_;
   std::vector<std::uint32_t> due_now_;  // scratch
   bool learns_every_step_ = false;     // an adaptive bound observes every step
   bool judges_every_series_ = false;

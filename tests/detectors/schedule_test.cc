@@ -196,5 +196,66 @@ TEST(ParallelWindowTest, ChangesNoEvent) {
   EXPECT_EQ(parallel, reference);
 }
 
+// A key seen first on the third store, then on the first, then on the
+// second (listed one by one between step ends, so each joins its group at
+// another place) merges its stores in store order, as a detector that lists
+// every series afresh does. Volumes chosen so that only that order sums the
+// window to 0 (1e16 + 1 rounds to 1e16): the volume_drop below fires only then.
+// Then the key is evicted from every store, comes back on one, and is judged
+// again (its group listed afresh).
+TEST(ScheduleGroupsTest, StoresMergeInStoreOrderWhicheverSawTheKeyFirst) {
+  DatasetSpec spec = testing::baseSpec();
+  spec.volume = VolumeSpec{"rows", 0.5, std::nullopt, std::nullopt};
+  const Timestamp t0 = timestampFromMillis(1'736'950'000'000);  // a step end
+  struct Add {
+    int store;
+    std::string series;
+    int second;
+    double volume;
+  };
+  const std::vector<Add> adds = {
+      {2, "k", 1, -1e16}, {0, "other", 2, 1}, {0, "k", 16, 1e16}, {1, "k", 26, 1},
+      {2, "k", 27, -1e16}, {1, "other", 40, 1},
+      // Silent for over an hour: "k" is evicted (and "other"), then returns on store 1.
+      {1, "k", 2 * 3600, 5}, {1, "k", 2 * 3600 + 30, 5}, {1, "k", 2 * 3600 + 65, 5}};
+  const auto run = [&](bool every_series) {
+    DatasetDetector detector(spec);
+    detector.judgeEverySeriesEveryStep(every_series);
+    SeriesStore stores[3] = {SeriesStore(spec), SeriesStore(spec), SeriesStore(spec)};
+    const SeriesStore* views[] = {&stores[0], &stores[1], &stores[2]};
+    std::vector<FailureEvent> events;
+    for (const Add& a : adds) {
+      Observation obs;
+      obs.series = a.series;
+      obs.event_time = t0 + seconds(a.second);
+      obs.volume = a.volume;
+      detector.advanceTo(obs.event_time, views, events);  // lists what the stores hold so far
+      for (const std::string& key : detector.takeEvicted()) {
+        for (SeriesStore& s : stores) s.evict(key);
+      }
+      stores[a.store].add(obs);
+    }
+    detector.advanceTo(t0 + seconds(2 * 3600 + 200), views, events);
+    return events;
+  };
+  const std::vector<FailureEvent> scheduled = run(false);
+  const std::vector<FailureEvent> reference = run(true);
+  const auto drop_at_zero = [&](const FailureEvent& e) {
+    return e.failure_type == FailureType::kVolumeDrop && e.status == EventStatus::kFiring &&
+           e.pipeline_id == "k" && e.actual_value == 0;
+  };
+  EXPECT_TRUE(std::any_of(reference.begin(), reference.end(), drop_at_zero));
+  EXPECT_TRUE(std::any_of(scheduled.begin(), scheduled.end(), drop_at_zero));
+  const auto after_return = [&](const FailureEvent& e) {
+    return e.pipeline_id == "k" && e.timestamp > t0 + seconds(2 * 3600);
+  };
+  EXPECT_TRUE(std::any_of(scheduled.begin(), scheduled.end(), after_return))
+      << "the returning key is judged again";
+  ASSERT_EQ(scheduled.size(), reference.size());
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    EXPECT_EQ(scheduled[i].toJson(), reference[i].toJson()) << "event " << i;
+  }
+}
+
 }  // namespace
 }  // namespace vigil::detectors
