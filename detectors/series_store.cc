@@ -63,7 +63,11 @@ SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
   }
   Series& series = *found;
   const Timestamp newest_before = series.ring.newestStep();
-  StepStats* slot = series.ring.slotFor(obs.event_time);
+  // The detector reads no step before the lower edge of the window it last
+  // judged (windows only move forward): older steps may hand on their slots.
+  const Timestamp read_from =
+      series.window_end == Timestamp::min() ? Timestamp::min() : series.window_end - window_;
+  StepStats* slot = series.ring.slotFor(obs.event_time, read_from);
   if (slot == nullptr) return AddResult::kLate;
   series.first_seen = std::min(series.first_seen, obs.event_time);
   series.newest_seen = std::max(series.newest_seen, obs.event_time);

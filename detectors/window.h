@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -17,6 +18,12 @@ namespace vigil::detectors {
 // placed without evicting a sub-window that window still needs. A slot is
 // reused by a newer step in O(1): the older step it held has expired.
 //
+// A slot's statistics live in a pool that grows only as steps with records
+// need them: a sparse series (a record every few steps) holds a few `Stat`s,
+// not one per slot. A slot taking a step when the pool has none free takes
+// the statistics of a step that can never be asked for again (see slotFor);
+// only then does the pool grow.
+//
 // `Stat` is any default-constructible type with `clear()`. Not thread-safe;
 // owned by one series of one partition.
 template <class Stat>
@@ -28,7 +35,13 @@ class WindowRing {
   // nullptr when `t` is too late for this ring: its step is a whole ring
   // (capacity steps) or more behind the newest step, or older than the step
   // its slot now holds.
-  Stat* slotFor(Timestamp t);
+  //
+  // `read_from`: the caller will never again read a step starting before it
+  // (slotAt, holds, forEachInWindow). A step both before it and a whole ring
+  // behind the newest (so slotFor refuses it too) may give its statistics to
+  // the step placed now; its slot then holds nothing. Timestamp::min(): every
+  // step may be read again, and the pool grows to one Stat per slot.
+  Stat* slotFor(Timestamp t, Timestamp read_from = Timestamp::min());
 
   // Calls f(step_start, const Stat&) for every live sub-window inside the window
   // that ends at `window_end` (a step boundary), oldest first.
@@ -38,7 +51,7 @@ class WindowRing {
   // The sub-window of the step starting at `step_start`, if the ring holds it.
   const Stat* slotAt(Timestamp step_start) const {
     const std::size_t i = indexOf(step_start);
-    return starts_[i] == step_start ? &stats_[i] : nullptr;
+    return starts_[i] == step_start ? &stats_[pooled_[i]] : nullptr;
   }
   // True when the ring holds the step starting at `step_start`. Reads only
   // the compact array of slot starts, not the sub-windows themselves.
@@ -51,17 +64,27 @@ class WindowRing {
   Duration window() const { return window_; }
   Duration step() const { return step_; }
   std::size_t capacity() const { return starts_.size(); }
+  // Stats allocated so far: at most capacity().
+  std::size_t pooled() const { return stats_.size(); }
 
  private:
   std::size_t indexOf(Timestamp step_start) const;
 
   Duration window_;
   Duration step_;
-  // Slot i holds the step starting at starts_[i] (Timestamp::min(): none yet)
-  // and its statistics stats_[i]; apart, so looking up which steps are held
-  // touches a few cache lines, not every sub-window.
+  static constexpr std::uint32_t kNone = 0xffffffff;
+  // The pool index for slot i's step, taking one from an expired step or
+  // growing the pool.
+  std::uint32_t takeStat(std::size_t i, Timestamp newest, Timestamp read_from);
+
+  // Slot i holds the step starting at starts_[i] (Timestamp::min(): none)
+  // and its statistics stats_[pooled_[i]] (kNone: no statistics yet); apart,
+  // so looking up which steps are held touches a few cache lines, not every
+  // sub-window. owner_[k] is the slot whose statistics stats_[k] are.
   std::vector<Timestamp> starts_;
+  std::vector<std::uint32_t> pooled_;
   std::vector<Stat> stats_;
+  std::vector<std::uint32_t> owner_;
   Timestamp newest_ = Timestamp::min();
 };
 

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <limits>
+#include <random>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -190,6 +193,86 @@ TEST(WindowRingTest, NegativeTimestampsAlignAndCrossEpoch) {
 TEST(WindowRingTest, RejectsNonPositiveDurations) {
   EXPECT_THROW(Ring(seconds(30), seconds(0)), std::invalid_argument);
   EXPECT_THROW(Ring(seconds(0), seconds(10)), std::invalid_argument);
+}
+
+// Proves a sparse series' ring holds statistics only for the steps it can
+// still be asked for, and that handing them on changes nothing a reader at or
+// after `read_from` sees: a pooled ring (reading from the window's lower edge
+// each time it moves) and one that may read anything (read_from min) place,
+// refuse and visit the same records, for random sparse and bursty inputs.
+TEST(WindowRingTest, PooledStatisticsChangeNothingReadable) {
+  std::mt19937 rng(5);
+  for (int round = 0; round < 20; ++round) {
+    Ring pooled(seconds(60), seconds(10));  // 8 slots
+    Ring full(seconds(60), seconds(10));
+    const int gap = 1 + static_cast<int>(rng() % 40);  // seconds between records, on average
+    std::int64_t now = 1'000'000;
+    std::int64_t read_from_ms = std::numeric_limits<std::int64_t>::min();
+    for (int r = 0; r < 400; ++r) {
+      now += static_cast<std::int64_t>(rng() % (2 * gap * 1000));
+      // Mostly in order; a few late by up to a ring.
+      const std::int64_t t = rng() % 8 == 0 ? now - static_cast<std::int64_t>(rng() % 90'000) : now;
+      const Timestamp read_from = read_from_ms == std::numeric_limits<std::int64_t>::min()
+                                      ? Timestamp::min()
+                                      : at(read_from_ms);
+      Count* a = pooled.slotFor(at(t), read_from);
+      Count* b = full.slotFor(at(t));
+      ASSERT_EQ(a == nullptr, b == nullptr) << "round " << round << " t " << t;
+      if (a != nullptr) {
+        ++a->n;
+        ++b->n;
+      }
+      // The reader judges the window ending at the step end after `now`
+      // minus up to two steps, never going back.
+      const std::int64_t end = std::max<std::int64_t>(
+          read_from_ms == std::numeric_limits<std::int64_t>::min() ? 0 : read_from_ms + 60'000,
+          (now / 10'000 + 1 - static_cast<std::int64_t>(rng() % 3)) * 10'000);
+      ASSERT_EQ(visit(pooled, end), visit(full, end)) << "round " << round << " end " << end;
+      for (std::int64_t s = end - 70'000; s < end + 30'000; s += 10'000) {
+        ASSERT_EQ(pooled.holds(at(s)), full.holds(at(s))) << s;
+        const Count* x = pooled.slotAt(at(s));
+        const Count* y = full.slotAt(at(s));
+        ASSERT_EQ(x == nullptr, y == nullptr) << s;
+        if (x != nullptr) {
+          EXPECT_EQ(x->n, y->n) << s;
+        }
+      }
+      read_from_ms = end - 60'000;
+    }
+    EXPECT_LE(pooled.pooled(), pooled.capacity());
+    EXPECT_EQ(full.pooled(), full.capacity()) << "without read_from every slot keeps its own";
+    if (gap >= 30) {
+      EXPECT_LT(pooled.pooled(), pooled.capacity()) << "a record every " << gap << " s";
+    }
+  }
+}
+
+// Proves the pool grows one Stat at a time, up to one per slot, when every
+// step has records.
+TEST(WindowRingTest, PoolGrowsToCapacityWhenDense) {
+  Ring ring(seconds(60), seconds(10));
+  EXPECT_EQ(ring.pooled(), 0u);
+  for (int step = 0; step < 20; ++step) {
+    Count* slot = ring.slotFor(at(step * 10'000), at(step * 10'000 - 60'000));
+    ASSERT_NE(slot, nullptr);
+    EXPECT_EQ(slot->n, 0) << "a recycled slot starts empty";
+    slot->n = step;
+    EXPECT_EQ(ring.pooled(), std::min<std::size_t>(step + 1, ring.capacity()));
+  }
+  EXPECT_EQ(visit(ring, 200'000), (Visits{{140'000, 14}, {150'000, 15}, {160'000, 16},
+                                          {170'000, 17}, {180'000, 18}, {190'000, 19}}));
+  // A record every 100 s, read from the window's lower edge: one Stat, handed
+  // from step to step.
+  Ring sparse(seconds(60), seconds(10));
+  for (int r = 0; r < 10; ++r) {
+    const std::int64_t t = r * 100'000 + 3'000;
+    Count* slot = sparse.slotFor(at(t), at(t - 63'000));
+    ASSERT_NE(slot, nullptr);
+    EXPECT_EQ(slot->n, 0);
+    slot->n = r + 1;
+    EXPECT_EQ(sparse.pooled(), 1u);
+    EXPECT_EQ(visit(sparse, t - 3'000 + 10'000), (Visits{{t - 3'000, r + 1}}));
+  }
 }
 
 }  // namespace
