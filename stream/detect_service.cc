@@ -471,8 +471,9 @@ bool DetectService::rebuilding(std::size_t dataset) const {
   for (const auto& [tp, worker] : workers_) {
     for (const auto& lane : worker->lanes()) {
       if (lane.dataset != dataset) continue;
+      const Timestamp silent = lane.store.silentThrough();
       if (lane.catch_up || worker->rebuilding() ||
-          lane.store.silentThrough() >= detector.evaluatedThrough()) {
+          (silent != Timestamp::min() && silent >= detector.evaluatedThrough())) {
         return true;
       }
     }
