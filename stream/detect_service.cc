@@ -531,6 +531,8 @@ void DetectService::flushCounters() {
   if (sink_) {
     probe_.addDeliveryFailures(sink_->failedDeliveries() - reported_delivery_failures_);
     reported_delivery_failures_ = sink_->failedDeliveries();
+    probe_.addProducerRecreations(sink_->producerRecreations() - reported_recreations_);
+    reported_recreations_ = sink_->producerRecreations();
   }
   if (checkpoints_) {
     probe_.addCheckpoints(checkpoints_->written() - reported_checkpoints_,

@@ -126,6 +126,7 @@ class DetectService final : private KafkaSource::Listener {
   std::uint64_t reported_checkpoint_failures_ = 0;
   std::uint64_t reported_restored_ = 0;
   std::uint64_t reported_delivery_failures_ = 0;
+  std::uint64_t reported_recreations_ = 0;
   std::atomic<bool> ready_{false};
   std::unique_ptr<tbb::task_arena> arena_;
   std::unique_ptr<tbb::task_group> processing_group_ = std::make_unique<tbb::task_group>();

@@ -97,6 +97,13 @@ StreamProbe::StreamProbe(const std::vector<std::string>& datasets)
                             .Help("Failure event deliveries that failed and were produced again.")
                             .Register(*registry_)
                             .Add({});
+  producer_recreations_ =
+      &prometheus::BuildCounter()
+           .Name("vigil_failure_event_producer_recreations_total")
+           .Help("Failure-event producers replaced after a fatal error; their unacknowledged "
+                 "events were produced again through the new one.")
+           .Register(*registry_)
+           .Add({});
   commits_ = &prometheus::BuildCounter()
                   .Name("vigil_offset_commits_total")
                   .Help("Offset commits issued for input partitions.")
@@ -166,6 +173,10 @@ void StreamProbe::setEventsInFlight(std::size_t n) { events_in_flight_->Set(stat
 
 void StreamProbe::addDeliveryFailures(std::uint64_t n) {
   if (n) delivery_failures_->Increment(static_cast<double>(n));
+}
+
+void StreamProbe::addProducerRecreations(std::uint64_t n) {
+  if (n) producer_recreations_->Increment(static_cast<double>(n));
 }
 
 void StreamProbe::addCommits(std::uint64_t n) {

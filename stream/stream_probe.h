@@ -41,6 +41,7 @@ class StreamProbe {
   void setPartitionsAssigned(std::size_t n);
   void setEventsInFlight(std::size_t n);
   void addDeliveryFailures(std::uint64_t n);
+  void addProducerRecreations(std::uint64_t n);
   void addCommits(std::uint64_t n);
   // Series checkpoints on state_topic.
   void addCheckpoints(std::uint64_t written, std::uint64_t failed);
@@ -68,6 +69,7 @@ class StreamProbe {
   prometheus::Gauge* partitions_assigned_;
   prometheus::Gauge* events_in_flight_;
   prometheus::Counter* delivery_failures_;
+  prometheus::Counter* producer_recreations_;
   prometheus::Counter* commits_;
   prometheus::Counter* checkpoints_written_;
   prometheus::Counter* checkpoints_failed_;

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "tests/integration/support.h"
 
@@ -268,6 +270,44 @@ TEST(BrokerFaultInjection, InjectedProduceErrorsReachDeliveryReports) {
       broker.control("POST", "/errors", R"({"api":"Produce","errors":["INVALID_REQUIRED_ACKS"]})"));
   expectOk(broker.control("DELETE", "/errors?api=Produce"));
   EXPECT_EQ(producer.send("t", 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+// What an idempotent producer (vigil's EventSink) makes of Produce errors:
+// retriable ones are retried inside the producer, permanent ones fail the
+// delivery and the producer carries on, and an out-of-order sequence number
+// on its oldest request in flight is fatal: every later message is refused.
+TEST(BrokerFaultInjection, IdempotentProducerRetriesFailsOrDiesOnProduceErrors) {
+  Broker broker(BrokerOptions{{"t:1"}, 1, true});
+  Producer producer(broker.bootstrap(), {{"enable.idempotence", "true"}});
+  ASSERT_EQ(producer.send("t", 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+  const auto fatal = [&](rd_kafka_t* rk) {
+    char errstr[512];
+    return rd_kafka_fatal_error(rk, errstr, sizeof errstr);
+  };
+
+  expectOk(broker.control("POST", "/errors",
+                          R"({"api":"Produce","errors":["NOT_LEADER_FOR_PARTITION",)"
+                          R"("REQUEST_TIMED_OUT","NOT_ENOUGH_REPLICAS"]})"));
+  EXPECT_EQ(producer.send("t", 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+
+  for (const auto& [name, code] : std::vector<std::pair<std::string, rd_kafka_resp_err_t>>{
+           {"MSG_SIZE_TOO_LARGE", RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE},
+           {"INVALID_MSG", RD_KAFKA_RESP_ERR_INVALID_MSG},
+           {"INVALID_RECORD", RD_KAFKA_RESP_ERR_INVALID_RECORD}}) {
+    expectOk(broker.control("POST", "/errors", R"({"api":"Produce","errors":[")" + name + "\"]}"));
+    EXPECT_EQ(producer.send("t", 0), code) << name;
+    EXPECT_EQ(fatal(producer.handle()), RD_KAFKA_RESP_ERR_NO_ERROR) << name;
+    EXPECT_EQ(producer.send("t", 0), RD_KAFKA_RESP_ERR_NO_ERROR) << "carries on after " << name;
+  }
+
+  expectOk(broker.control("POST", "/errors",
+                          R"({"api":"Produce","errors":["OUT_OF_ORDER_SEQUENCE_NUMBER"]})"));
+  EXPECT_EQ(producer.send("t", 0), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+  EXPECT_EQ(fatal(producer.handle()), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+  EXPECT_EQ(producer.send("t", 0), RD_KAFKA_RESP_ERR__FATAL) << "refused at once";
+  // A new producer is all it takes.
+  Producer replacement(broker.bootstrap(), {{"enable.idempotence", "true"}});
+  EXPECT_EQ(replacement.send("t", 0), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
 // An error injected on OffsetCommit fails the consumer's commit; the next
