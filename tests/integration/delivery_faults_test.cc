@@ -15,6 +15,7 @@
 
 #include "detectors/time.h"
 #include "stream/decoder.h"
+#include "stream/topic_reader.h"
 #include "tests/integration/support.h"
 
 namespace vigil::testing {
@@ -46,31 +47,28 @@ std::map<int, std::int64_t> committedOffsets(const std::string& bootstrap, const
   return out;
 }
 
-// Per partition, the (offset, event time in ms) of every input record.
+// Per partition, the (offset, event time in ms) of every input record, read
+// by assignment (no consumer group to join: the embedded broker now and then
+// answers a new group's JoinGroup only after about 45 s).
 std::map<int, std::vector<std::pair<std::int64_t, std::int64_t>>> inputTimes(
     const std::string& bootstrap, const std::string& topic, std::size_t expected) {
   std::string error;
-  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  conf->set("bootstrap.servers", bootstrap, error);
-  conf->set("group.id", "reader", error);
-  conf->set("auto.offset.reset", "earliest", error);
-  conf->set("enable.auto.commit", "false", error);
-  conf->set("log_level", "0", error);
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), error));
-  consumer->subscribe({topic});
+  auto reader = stream::TopicReader::create({{"bootstrap.servers", bootstrap}}, topic, error);
   std::map<int, std::vector<std::pair<std::int64_t, std::int64_t>>> out;
+  if (!reader) return out;
+  std::vector<stream::TopicReader::Item> items;
   std::size_t n = 0;
   const auto deadline = std::chrono::steady_clock::now() + seconds(30);
   while (n < expected && std::chrono::steady_clock::now() < deadline) {
-    std::unique_ptr<RdKafka::Message> m(consumer->consume(500));
-    if (m->err() != RdKafka::ERR_NO_ERROR) continue;
-    const auto record = nlohmann::json::parse(
-        std::string(static_cast<const char*>(m->payload()), m->len()));
-    const auto ts = stream::parseRfc3339(record["ts"].get<std::string>());
-    out[m->partition()].emplace_back(m->offset(), ts ? detectors::toMillis(*ts) : 0);
-    ++n;
+    items.clear();
+    reader->poll(items, milliseconds(500));
+    for (const auto& item : items) {
+      const auto ts =
+          stream::parseRfc3339(nlohmann::json::parse(item.value)["ts"].get<std::string>());
+      out[item.partition].emplace_back(item.offset, ts ? detectors::toMillis(*ts) : 0);
+      ++n;
+    }
   }
-  consumer->close();
   return out;
 }
 
