@@ -1,13 +1,17 @@
-// Delivery faults on the failures topic (reliability test 4): while the
-// failures partition's leader is down for longer than the message timeout,
-// `vigil detect` commits no input offset past a record it processed after an
-// event it could not deliver; once the leader is back, every event arrives
-// (those of `vigil replay` on the same input) and the commits reach the end.
+// Delivery faults on the failures topic (reliability test 4): Produce errors
+// (retried by librdkafka, failing a delivery, or fatal to the idempotent
+// producer), then the failures partition's leader down for longer than the
+// message timeout. `vigil detect` commits no input offset past a record it
+// processed after an event it could not deliver; once the leader is back,
+// every event arrives (those of `vigil replay` on the same input) and the
+// commits reach the end. Then a lost assignment (test 3) and a slow broker
+// (test 5).
 
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
@@ -217,6 +221,242 @@ TEST(DeliveryFaultsTest, NothingCommittedPastAnUndeliveredEvent) {
   for (const auto& [partition, offsets] : times) {
     EXPECT_EQ(done[partition], offsets.back().first + 1) << "partition " << partition;
   }
+  EXPECT_EQ(detect.terminate(), 0);
+}
+
+// The event_ids of the judged events (see judgedEvents) up to `last`.
+std::set<std::string> judgedIds(const std::vector<std::string>& events, const std::string& last) {
+  std::set<std::string> out;
+  for (const std::string& e : judgedEvents(events, last)) {
+    out.insert(nlohmann::json::parse(e)["event_id"].get<std::string>());
+  }
+  return out;
+}
+
+// The first half of reliability test 4: Produce errors injected on the
+// failures partition's leader while detect emits events (errors librdkafka
+// retries by itself, errors that fail a delivery, and one that leaves the
+// idempotent producer unusable for good), then that leader down for longer
+// than message.timeout.ms. Nothing is committed past a record processed after
+// an unacknowledged event; every event of `vigil replay` arrives once the
+// leader is back; the producer was replaced and the failures counted.
+TEST(DeliveryFaultsTest, ProduceErrorsThenLeaderDownLoseNothing) {
+  TempDir dir;
+  BrokerOptions options;
+  options.topics = {"pe.events:" + std::to_string(kPartitions), "vigil.failures:1"};
+  options.brokers = 2;
+  options.control = true;
+  Broker broker(options);
+  ASSERT_FALSE(broker.bootstrap().empty());
+  // Input, group coordinator on broker 1; the failures partition on broker 2.
+  placeLeaders(broker, "pe.events", kPartitions, 1);
+  placeLeaders(broker, "vigil.failures", 1, 2);
+  ASSERT_EQ(broker.control("POST", "/coordinator", R"({"key":"pe","broker":1})").status, 200);
+  // A long idle_timeout: between the two runs of input the partitions are
+  // silent for a while, and the watermark must not follow the clock then.
+  dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + broker.bootstrap() +
+                              "\n  message.timeout.ms: 3000\n  reconnect.backoff.max.ms: 500\n"
+                              "detect:\n  group_id: pe\n  failures_topic: vigil.failures\n"
+                              "  listen: 127.0.0.1:0\n  idle_timeout: 10m\n"
+                              "datasets:\n  - name: pe\n    topic: pe.events\n"
+                              "    series_key: pipeline_id\n    event_time: ts\n"
+                              "    window: 1m\n    step: 10s\n"
+                              "    checks:\n      latency: { field: latency_ms, unit: ms, p99_max: 1s }\n"
+                              "      volume: { min: 5 }\n");
+  // Two runs of input: the first goes through the Produce errors, the second
+  // is read while the failures partition's leader is down.
+  const auto genArgs = [&](bool second, const std::string& output) {
+    const char* start = second ? "2025-01-15T14:10:00Z" : "2025-01-15T14:00:00Z";
+    const char* fault = second ? "stall:etl_pe_02@3m+3m" : "latency_spike@3m+2m";
+    std::vector<std::string> args = {vigilBinary(), "gen", "--config", dir.file("vigil.yaml"),
+                                     "--start", start, "--duration", "10m", "--rate", "20",
+                                     "--pipelines", "4", "--seed", second ? "13" : "12",
+                                     "--fault", fault};
+    if (!output.empty()) args.insert(args.end(), {"--output", output});
+    return args;
+  };
+  const auto delivered = [](const RunResult& r) {
+    std::size_t n = 0;
+    for (const std::string& line : lines(r.err)) {
+      if (const auto at = line.find("delivered "); at != std::string::npos) {
+        n = std::stoul(line.substr(at + 10));
+      }
+    }
+    return n;
+  };
+  ASSERT_EQ(run(genArgs(false, dir.file("a.ndjson"))).exit_code, 0);
+  ASSERT_EQ(run(genArgs(true, dir.file("b.ndjson"))).exit_code, 0);
+  {
+    std::ifstream a(dir.file("a.ndjson")), b(dir.file("b.ndjson"));
+    std::ofstream all(dir.file("input.ndjson"));
+    all << a.rdbuf() << b.rdbuf();
+  }
+  const RunResult replay = run({vigilBinary(), "replay", "--config", dir.file("vigil.yaml"),
+                                "--input", dir.file("input.ndjson")});
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  // detect judges up to the step its slowest partition has reached; compare
+  // what both judged well before the end of the input.
+  const std::string last = "2025-01-15T14:19:30Z";
+  const std::vector<std::string> expected = judgedEvents(lines(replay.out), last);
+  const std::set<std::string> expected_ids = judgedIds(lines(replay.out), last);
+  ASSERT_GE(expected.size(), 4u);
+
+  const RunResult first_run = run(genArgs(false, ""));
+  ASSERT_EQ(first_run.exit_code, 0) << first_run.err;
+  const std::size_t records_a = delivered(first_run);
+  ASSERT_GT(records_a, 0u) << first_run.err;
+
+  // Every Produce request to broker 2 takes the next of these errors, in
+  // order. An out-of-order sequence number on the producer's first request
+  // (the head of the line: nothing can have come before it) is fatal to the
+  // idempotent producer; the rest reach the producer that replaces it:
+  // librdkafka retries NOT_LEADER_FOR_PARTITION and REQUEST_TIMED_OUT by
+  // itself, and each of the others fails the batch it answers (a delivery
+  // report with the error), which the sink produces again.
+  const std::string errors =
+      R"(["OUT_OF_ORDER_SEQUENCE_NUMBER","NOT_LEADER_FOR_PARTITION","REQUEST_TIMED_OUT",)"
+      R"("MSG_SIZE_TOO_LARGE","INVALID_MSG","INVALID_RECORD","NOT_LEADER_FOR_PARTITION",)"
+      R"("MSG_SIZE_TOO_LARGE","INVALID_MSG","INVALID_RECORD"])";
+  const HttpResult injected =
+      broker.control("POST", "/errors", R"({"api":"Produce","broker":2,"errors":)" + errors + "}");
+  ASSERT_EQ(injected.status, 200) << injected.body;
+
+  Process detect({vigilBinary(), "detect", "--config", dir.file("vigil.yaml")});
+  const auto listening = detect.waitForErr("listening on", seconds(20));
+  ASSERT_TRUE(listening);
+  const int port = std::stoi(listening->substr(listening->rfind(':') + 1));
+  std::string log;
+  struct Metrics {
+    double consumed = 0, in_flight = 0, failures = 0, recreations = 0, emitted = 0;
+  };
+  const auto metrics = [&] {
+    log += detect.drainErr();  // keeps its stderr pipe from filling up
+    const std::string text = httpGet(port, "/metrics").body;
+    Metrics m;
+    m.consumed = sampleValue(text, "vigil_records_consumed_total{dataset=\"pe\"}").value_or(0);
+    m.in_flight = sampleValue(text, "vigil_failure_events_in_flight").value_or(-1);
+    m.failures = sampleValue(text, "vigil_failure_event_delivery_failures_total").value_or(0);
+    m.recreations = sampleValue(text, "vigil_failure_event_producer_recreations_total").value_or(0);
+    for (const std::string& line : lines(text)) {
+      if (line.rfind("vigil_failure_events_total{", 0) == 0) {
+        m.emitted += std::stod(line.substr(line.rfind(' ') + 1));
+      }
+    }
+    return m;
+  };
+
+  // The first run goes through every injected error: each one is taken by a
+  // request retrying what the previous one left undelivered, so once nothing
+  // is in flight they are all spent.
+  Metrics m;
+  auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    m = metrics();
+    if (m.consumed >= static_cast<double>(records_a) && m.in_flight == 0 && m.recreations >= 1) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  ASSERT_GE(m.consumed, static_cast<double>(records_a));
+  ASSERT_EQ(m.in_flight, 0) << log;
+  EXPECT_GE(m.recreations, 1) << log;
+  EXPECT_GE(m.failures, 3) << "six errors fail a delivery each\n" << log;
+  EXPECT_NE(log.find("failed fatally"), std::string::npos) << log;
+  EXPECT_NE(log.find("recreated the producer to vigil.failures"), std::string::npos) << log;
+  const Metrics after_errors = m;
+  // Everything emitted so far is acknowledged: read all of it back.
+  ASSERT_GT(m.emitted, 0);
+  const auto events_a = readTopic(
+      broker.bootstrap(), "vigil.failures",
+      [&](const std::vector<std::string>& v) {
+        std::set<std::string> distinct;
+        for (const std::string& e : v) {
+          distinct.insert(nlohmann::json::parse(e)["event_id"].get<std::string>());
+        }
+        return static_cast<double>(distinct.size()) >= m.emitted;
+      },
+      seconds(30));
+  const std::set<std::string> ids_a = judgedIds(events_a, last);
+  ASSERT_FALSE(ids_a.empty());
+  for (const std::string& id : ids_a) EXPECT_TRUE(expected_ids.count(id)) << id;
+
+  // The leader goes down; the second run is read and judged meanwhile.
+  ASSERT_EQ(broker.control("POST", "/brokers/2/down").status, 200);
+  const RunResult second_run = run(genArgs(true, ""));
+  ASSERT_EQ(second_run.exit_code, 0) << second_run.err;
+  const std::size_t records = records_a + delivered(second_run);
+  deadline = std::chrono::steady_clock::now() + seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    m = metrics();
+    if (m.consumed >= static_cast<double>(records) && m.in_flight > 0 &&
+        m.failures > after_errors.failures) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  ASSERT_GE(m.consumed, static_cast<double>(records));
+  ASSERT_GT(m.in_flight, 0);
+  ASSERT_GT(m.failures, after_errors.failures)
+      << "the message timeout must have expired while the leader was down";
+
+  // The first event the second run decided is unacknowledged: no record
+  // processed after it (one a lookahead past its step end) may be committed.
+  const std::string* first_undelivered = nullptr;
+  for (const std::string& e : expected) {
+    if (!ids_a.count(nlohmann::json::parse(e)["event_id"].get<std::string>())) {
+      first_undelivered = &e;
+      break;
+    }
+  }
+  ASSERT_NE(first_undelivered, nullptr) << "the second run must decide events";
+  const detectors::Timestamp decided_at = *stream::parseRfc3339(
+      nlohmann::json::parse(*first_undelivered)["timestamp"].get<std::string>());
+  const std::int64_t bound = detectors::toMillis(decided_at) + 4 * 10'000;
+  const auto times = inputTimes(broker.bootstrap(), "pe.events", records);
+  ASSERT_EQ(times.size(), static_cast<std::size_t>(kPartitions));
+  const auto committed = committedOffsets(broker.bootstrap(), "pe", "pe.events");
+  for (const auto& [partition, offsets] : times) {
+    std::int64_t limit = offsets.back().first + 1;
+    for (const auto& [offset, ts] : offsets) {
+      if (ts >= bound) {
+        limit = offset;
+        break;
+      }
+    }
+    const auto it = committed.find(partition);
+    const std::int64_t at = it == committed.end() ? -1 : it->second;
+    EXPECT_LE(at, limit) << "partition " << partition << " committed past an unacknowledged event";
+    EXPECT_LT(limit, offsets.back().first + 1) << "the input must run past that event";
+  }
+
+  // The leader comes back: every event arrives, and the commits reach the end.
+  ASSERT_EQ(broker.control("POST", "/brokers/2/up").status, 200);
+  std::set<std::string> ids;
+  const auto events = readTopic(
+      broker.bootstrap(), "vigil.failures",
+      [&](const std::vector<std::string>& v) {
+        log += detect.drainErr();
+        ids = judgedIds(v, last);
+        return std::includes(ids.begin(), ids.end(), expected_ids.begin(), expected_ids.end());
+      },
+      seconds(60));
+  EXPECT_EQ(ids, expected_ids) << log;
+  std::map<int, std::int64_t> done;
+  deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    log += detect.drainErr();
+    done = committedOffsets(broker.bootstrap(), "pe", "pe.events");
+    bool all = true;
+    for (const auto& [partition, offsets] : times) all &= done[partition] == offsets.back().first + 1;
+    if (all) break;
+    std::this_thread::sleep_for(milliseconds(500));
+  }
+  for (const auto& [partition, offsets] : times) {
+    EXPECT_EQ(done[partition], offsets.back().first + 1) << "partition " << partition;
+  }
+  m = metrics();
+  EXPECT_EQ(m.in_flight, 0);
+  EXPECT_EQ(m.recreations, after_errors.recreations) << "a leader down is no fatal error";
   EXPECT_EQ(detect.terminate(), 0);
 }
 
