@@ -45,19 +45,8 @@ class KafkaProducer final : public EventSink::Producer {
   static std::unique_ptr<KafkaProducer> create(const KafkaProperties& properties,
                                                EventSink::Report report, std::string& error) {
     std::unique_ptr<KafkaProducer> p(new KafkaProducer(std::move(report)));
-    std::unique_ptr<RdKafka::Conf> conf = makeKafkaConf(properties, error);
-    if (!conf) return nullptr;
-    std::string why;
-    if (conf->set("dr_cb", &p->reporter_, why) != RdKafka::Conf::CONF_OK) {
-      error = why;
-      return nullptr;
-    }
-    p->producer_.reset(RdKafka::Producer::create(conf.get(), why));
-    if (!p->producer_) {
-      error = "cannot create producer: " + why;
-      return nullptr;
-    }
-    return p;
+    p->producer_ = makeProducer(properties, p->reporter_, error);
+    return p->producer_ ? std::move(p) : nullptr;
   }
 
   Queued produce(const std::string& topic, const std::string& key, const std::string& value,

@@ -200,4 +200,19 @@ std::unique_ptr<RdKafka::Conf> makeKafkaConf(const KafkaProperties& properties, 
   return conf;
 }
 
+std::unique_ptr<RdKafka::Producer> makeProducer(const KafkaProperties& properties,
+                                                RdKafka::DeliveryReportCb& reports,
+                                                std::string& error) {
+  std::unique_ptr<RdKafka::Conf> conf = makeKafkaConf(properties, error);
+  if (!conf) return nullptr;
+  std::string why;
+  if (conf->set("dr_cb", &reports, why) != RdKafka::Conf::CONF_OK) {
+    error = why;
+    return nullptr;
+  }
+  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), why));
+  if (!producer) error = "cannot create producer: " + why;
+  return producer;
+}
+
 }  // namespace vigil::stream

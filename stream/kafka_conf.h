@@ -10,6 +10,8 @@
 
 namespace RdKafka {
 class Conf;
+class DeliveryReportCb;
+class Producer;
 }  // namespace RdKafka
 
 namespace vigil::stream {
@@ -19,6 +21,11 @@ namespace vigil::stream {
 // property returns nullptr and names the property in `error` — never its
 // value, which may be a secret.
 std::unique_ptr<RdKafka::Conf> makeKafkaConf(const KafkaProperties& properties, std::string& error);
+// A producer on makeKafkaConf(properties) whose delivery reports go to
+// `reports`; null with `error` set when it cannot be made.
+std::unique_ptr<RdKafka::Producer> makeProducer(const KafkaProperties& properties,
+                                                RdKafka::DeliveryReportCb& reports,
+                                                std::string& error);
 
 // Why librdkafka refuses a property, as librdkafka says it.
 struct KafkaPropertyProblem {

@@ -33,19 +33,8 @@ std::unique_ptr<RecordProducer> RecordProducer::create(const KafkaProperties& pr
   KafkaProperties all = properties;
   all.emplace("linger.ms", "20");
   all.emplace("enable.idempotence", "true");
-  std::unique_ptr<RdKafka::Conf> conf = makeKafkaConf(all, error);
-  if (!conf) return nullptr;
-  std::string why;
-  if (conf->set("dr_cb", p->reporter_.get(), why) != RdKafka::Conf::CONF_OK) {
-    error = why;
-    return nullptr;
-  }
-  p->producer_.reset(RdKafka::Producer::create(conf.get(), why));
-  if (!p->producer_) {
-    error = "cannot create producer: " + why;
-    return nullptr;
-  }
-  return p;
+  p->producer_ = makeProducer(all, *p->reporter_, error);
+  return p->producer_ ? std::move(p) : nullptr;
 }
 
 RecordProducer::~RecordProducer() = default;

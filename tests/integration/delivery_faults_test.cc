@@ -30,25 +30,10 @@ using std::chrono::seconds;
 
 constexpr int kPartitions = 2;
 
-// The group's committed offsets (no join: an offset fetch), -1 for none.
+// The group's committed offsets of the input partitions (support.h).
 std::map<int, std::int64_t> committedOffsets(const std::string& bootstrap, const std::string& group,
                                              const std::string& topic) {
-  std::string error;
-  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  conf->set("bootstrap.servers", bootstrap, error);
-  conf->set("group.id", group, error);
-  conf->set("log_level", "0", error);
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), error));
-  std::map<int, std::int64_t> out;
-  if (!consumer) return out;
-  std::vector<RdKafka::TopicPartition*> parts;
-  for (int p = 0; p < kPartitions; ++p) parts.push_back(RdKafka::TopicPartition::create(topic, p));
-  if (consumer->committed(parts, 10000) == RdKafka::ERR_NO_ERROR) {
-    for (auto* tp : parts) out[tp->partition()] = tp->offset() < 0 ? -1 : tp->offset();
-  }
-  RdKafka::TopicPartition::destroy(parts);
-  consumer->close();
-  return out;
+  return testing::committedOffsets(bootstrap, group, topic, kPartitions);
 }
 
 // Per partition, the (offset, event time in ms) of every input record, read
@@ -71,22 +56,6 @@ std::map<int, std::vector<std::pair<std::int64_t, std::int64_t>>> inputTimes(
           stream::parseRfc3339(nlohmann::json::parse(item.value)["ts"].get<std::string>());
       out[item.partition].emplace_back(item.offset, ts ? detectors::toMillis(*ts) : 0);
       ++n;
-    }
-  }
-  return out;
-}
-
-// The distinct events judged on windows (not stale_data, which detect judges
-// on the clock) with a timestamp up to `last`, in order.
-std::vector<std::string> judgedEvents(const std::vector<std::string>& events,
-                                      const std::string& last) {
-  std::vector<std::string> out;
-  std::set<std::string> seen;
-  for (const std::string& e : events) {
-    const auto j = nlohmann::json::parse(e);
-    if (j["failure_type"] != "stale_data" && j["timestamp"].get<std::string>() <= last &&
-        seen.insert(e).second) {
-      out.push_back(e);
     }
   }
   return out;
@@ -207,8 +176,8 @@ TEST(DeliveryFaultsTest, NothingCommittedPastAnUndeliveredEvent) {
   const auto events = readTopic(
       broker.bootstrap(), "vigil.failures",
       [&](const std::vector<std::string>& v) { return v.size() >= expected.size(); }, seconds(60));
-  EXPECT_EQ(judgedEvents(events, "2025-01-15T14:20:00Z"),
-            judgedEvents(expected, "2025-01-15T14:20:00Z"));
+  EXPECT_EQ(distinctJudgedEvents(events, "2025-01-15T14:20:00Z"),
+            distinctJudgedEvents(expected, "2025-01-15T14:20:00Z"));
   std::map<int, std::int64_t> done;
   const auto commit_deadline = std::chrono::steady_clock::now() + seconds(30);
   while (std::chrono::steady_clock::now() < commit_deadline) {
@@ -227,7 +196,7 @@ TEST(DeliveryFaultsTest, NothingCommittedPastAnUndeliveredEvent) {
 // The event_ids of the judged events (see judgedEvents) up to `last`.
 std::set<std::string> judgedIds(const std::vector<std::string>& events, const std::string& last) {
   std::set<std::string> out;
-  for (const std::string& e : judgedEvents(events, last)) {
+  for (const std::string& e : distinctJudgedEvents(events, last)) {
     out.insert(nlohmann::json::parse(e)["event_id"].get<std::string>());
   }
   return out;
@@ -297,7 +266,7 @@ TEST(DeliveryFaultsTest, ProduceErrorsThenLeaderDownLoseNothing) {
   // detect judges up to the step its slowest partition has reached; compare
   // what both judged well before the end of the input.
   const std::string last = "2025-01-15T14:19:30Z";
-  const std::vector<std::string> expected = judgedEvents(lines(replay.out), last);
+  const std::vector<std::string> expected = distinctJudgedEvents(lines(replay.out), last);
   const std::set<std::string> expected_ids = judgedIds(lines(replay.out), last);
   ASSERT_GE(expected.size(), 4u);
 
@@ -509,7 +478,7 @@ TEST(DeliveryFaultsTest, LostAssignmentCommitsNothing) {
                                 "--input", dir.file("input.ndjson")});
   ASSERT_EQ(replay.exit_code, 0) << replay.err;
   const auto judged = [](const std::vector<std::string>& v) {
-    return judgedEvents(v, "2025-01-15T14:25:00Z");
+    return distinctJudgedEvents(v, "2025-01-15T14:25:00Z");
   };
   const auto expected = judged(lines(replay.out));
   ASSERT_GE(expected.size(), 2u);
@@ -573,7 +542,7 @@ TEST(DeliveryFaultsTest, SlowBrokerLosesNothing) {
       "--fault", "latency_spike@5m+2m", "--fault", "stall:etl_rtt_03@11m+3m"};
   ASSERT_EQ(run(gen).exit_code, 0);
   const auto judged = [](const std::vector<std::string>& v) {
-    return judgedEvents(v, "2025-01-15T14:20:00Z");
+    return distinctJudgedEvents(v, "2025-01-15T14:20:00Z");
   };
   const auto expected = judged(replayed(dir, gen));
   ASSERT_GE(expected.size(), 2u);
