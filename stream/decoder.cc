@@ -339,8 +339,12 @@ struct Decoder::Impl {
     // A failure here is retried by iterate(), which then reports CAPACITY or MEMALLOC.
     // simdjson tracks depth in an array of max_depth entries and only asserts
     // (in debug builds) when it would run past it: allocate beyond our own
-    // limit so the walker always rejects first and simdjson never overruns.
-    std::ignore = parser_.allocate(max_record_bytes, kMaxDepth + kParserDepthHeadroom);
+    // limit so the walker always rejects first and simdjson never overruns. A limit beyond
+    // what simdjson parses allocates nothing (reserve() refuses every record): its buffers would
+    // be sized from a capacity no allocation can meet.
+    if (max_record_bytes <= simdjson::SIMDJSON_MAXSIZE_BYTES) {
+      std::ignore = parser_.allocate(max_record_bytes, kMaxDepth + kParserDepthHeadroom);
+    }
   }
 
   std::optional<InvalidReason> decode(const DecodePlan& plan, std::string_view value,
