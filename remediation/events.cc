@@ -1,8 +1,10 @@
 #include "remediation/events.h"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 
 #include "stream/decoder.h"
 
@@ -276,7 +278,73 @@ std::string OutcomeEvent::toJson() const {
   return j.dump();
 }
 
+namespace {
+
+// How deep the text nests arrays and objects (brackets inside strings aside). Walking a parsed
+// value (copying, writing) recurses once per level, so a deep one would overflow the stack.
+std::size_t nestingDepth(std::string_view text) {
+  std::size_t depth = 0;
+  std::size_t deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+// The members of an outcome's detail that the engine reads back when it rebuilds an incident
+// (Engine::restore, apply) and the worker when it sorts incidents by partition: each absent or of
+// the type it is written with. Anything else would throw, or convert out of range, there.
+bool checkDetail(const json& detail, std::string& error) {
+  if (const auto it = detail.find("partition"); it != detail.end()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 0 ||
+        it->get<std::int64_t>() > std::numeric_limits<std::int32_t>::max()) {
+      error = "detail.partition is not a partition number";
+      return false;
+    }
+  }
+  if (const auto it = detail.find("step"); it != detail.end() && !it->is_number_unsigned()) {
+    error = "detail.step is not an unsigned integer";
+    return false;
+  }
+  for (const char* name : {"kind", "approval_id", "reason", "expires_at", "closed_how"}) {
+    if (const auto it = detail.find(name); it != detail.end() && !it->is_string()) {
+      error = std::string("detail.") + name + " is not a string";
+      return false;
+    }
+  }
+  if (const auto it = detail.find("paged"); it != detail.end() && !it->is_boolean()) {
+    error = "detail.paged is not a boolean";
+    return false;
+  }
+  if (const auto it = detail.find("failure"); it != detail.end() && !it->is_object()) {
+    error = "detail.failure is not an object";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::optional<OutcomeEvent> OutcomeEvent::fromJson(std::string_view text, std::string& error) {
+  // What the worker writes nests 4 levels; the decoder's limit for records is 64.
+  if (nestingDepth(text) > 64) {
+    error = "nested deeper than 64 levels";
+    return std::nullopt;
+  }
   const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     error = "not a JSON object";
@@ -308,7 +376,10 @@ std::optional<OutcomeEvent> OutcomeEvent::fromJson(std::string_view text, std::s
   o.risk = *r;
   o.status = *s;
   o.attempt = static_cast<unsigned>(attempt->get<std::uint64_t>());
-  if (const auto d = j.find("detail"); d != j.end() && d->is_object()) o.detail = *d;
+  if (const auto d = j.find("detail"); d != j.end() && d->is_object()) {
+    if (!checkDetail(*d, error)) return std::nullopt;
+    o.detail = *d;
+  }
   return o;
 }
 

@@ -591,6 +591,46 @@ TEST(OutcomeEventTest, JsonRoundTripAndStableIds) {
   }
 }
 
+// The members of detail the engine reads back are refused when ill-typed (restore would throw
+// or convert a number out of range), and so is text nested too deep to copy; a restored outcome
+// of the worker's own always passes.
+TEST(OutcomeEventTest, RefusesWhatTheEngineCouldNotRestore) {
+  OutcomeEvent o;
+  o.event_id = "e1";
+  o.dataset = "orders";
+  o.pipeline_id = "etl_1";
+  o.timestamp = kT0;
+  o.detail = {{"step", 0}, {"partition", 3}, {"kind", "escalation"}, {"paged", true}};
+  std::string error;
+  ASSERT_TRUE(OutcomeEvent::fromJson(o.toJson(), error)) << error;
+  for (const auto& [name, bad] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"partition", "1"},
+           {"partition", 1e30},
+           {"partition", -1},
+           {"partition", 4294967297ull},
+           {"step", -1},
+           {"kind", 5},
+           {"paged", "yes"},
+           {"reason", nlohmann::json::array({"x"})},
+           {"approval_id", 7},
+           {"expires_at", nullptr},
+           {"failure", "x"}}) {
+    OutcomeEvent ill = o;
+    ill.detail[name] = bad;
+    error.clear();
+    EXPECT_FALSE(OutcomeEvent::fromJson(ill.toJson(), error)) << ill.toJson();
+    EXPECT_NE(error.find("detail." + name), std::string::npos) << error;
+  }
+  OutcomeEvent deep = o;
+  nlohmann::json nested = nlohmann::json::array();
+  for (int i = 0; i < 61; ++i) nested = nlohmann::json::array({nested});
+  deep.detail["result"] = nested;  // 64 levels with the outcome and detail
+  EXPECT_TRUE(OutcomeEvent::fromJson(deep.toJson(), error)) << error;
+  deep.detail["result"] = nlohmann::json::array({nested});
+  EXPECT_FALSE(OutcomeEvent::fromJson(deep.toJson(), error));
+  EXPECT_EQ(error, "nested deeper than 64 levels");
+}
+
 TEST(FailureEventParseTest, ReadsWhatTheDetectorWrites) {
   detectors::FailureEvent e = failure("x", EventStatus::kFiring).event;
   e.baseline = 1.9;
