@@ -35,7 +35,7 @@ bench-latency: build
 # The libFuzzer harnesses of fuzz/ (clang, ASan+UBSan, build-fuzz/), each run for FUZZ_SECONDS;
 # FUZZERS picks some of them. `make test` replays their corpora without clang.
 FUZZ_SECONDS ?= 60
-FUZZERS ?= decoder config failure_event
+FUZZERS ?= decoder config failure_event outcome_event
 fuzz:
 	@scripts/deps.sh
 	@scripts/fuzz-deps.sh

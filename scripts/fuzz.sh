@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:?usage: scripts/fuzz.sh SECONDS [HARNESS...]}
 shift
 harnesses=("$@")
-[[ ${#harnesses[@]} -gt 0 ]] || harnesses=(decoder config failure_event)
+[[ ${#harnesses[@]} -gt 0 ]] || harnesses=(decoder config failure_event outcome_event)
 
 failed=()
 for h in "${harnesses[@]}"; do
