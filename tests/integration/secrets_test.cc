@@ -106,7 +106,8 @@ std::string configText(const std::string& bootstrap, const std::string& stub) {
 // A running vigil whose stdout and stderr are kept whole (Process::waitForErr would drop lines).
 class Captured {
  public:
-  explicit Captured(std::vector<std::string> args) : process_(std::move(args)) {}
+  explicit Captured(std::vector<std::string> args, const ProcessOptions& options = {})
+      : process_(std::move(args), options) {}
   void pump() {
     out_ += process_.drainOut();
     err_ += process_.drainErr();
@@ -452,7 +453,8 @@ TEST(SecretsEndToEnd, ErrorsAndCrashesDoNotQuoteTheCanary) {
   // Crashes: vigil prints nothing of its own on SIGSEGV or SIGABRT.
   dir.write("vigil.yaml", configText("127.0.0.1:1", "http://127.0.0.1:1"));
   for (const int signal_number : {SIGSEGV, SIGABRT}) {
-    Captured remediate(atDebug({"remediate", "--config", dir.file("vigil.yaml")}));
+    Captured remediate(atDebug({"remediate", "--config", dir.file("vigil.yaml")}),
+                       {.crashed_by_test = true});
     ASSERT_GT(remediate.port(), 0) << remediate.err();
     EXPECT_EQ(remediate.crash(signal_number), -signal_number);
     evidence.add("remediate crashed", remediate.out() + remediate.err());

@@ -15,12 +15,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -47,9 +51,47 @@ std::string dechunk(const std::string& framed) {
   return body;
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+// Where the children of this test process write their sanitizer reports: one
+// folder, made on first use and kept (a report outlives the test it failed).
+const std::string& sanitizerLogDir() {
+  static const std::string dir = [] {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "vigil-sanitizer-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    return pattern;
+  }();
+  return dir;
+}
+
+// `environ` with `options` appended to each sanitizer's options variable (the
+// last value of a flag wins), as NAME=VALUE strings.
+std::vector<std::string> childEnvironment(const std::string& options) {
+  static constexpr const char* kVariables[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+                                               "TSAN_OPTIONS"};
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  for (const char* name : kVariables) {
+    const std::string prefix = std::string(name) + "=";
+    auto it = std::find_if(env.begin(), env.end(),
+                           [&](const std::string& v) { return v.rfind(prefix, 0) == 0; });
+    if (it == env.end()) {
+      env.push_back(prefix + options);
+    } else {
+      *it += ":" + options;
+    }
+  }
+  return env;
+}
+
 }  // namespace
 
-Process::Process(const std::vector<std::string>& args) {
+Process::Process(const std::vector<std::string>& args, const ProcessOptions& options) {
   int out_pipe[2];
   int err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -62,7 +104,19 @@ Process::Process(const std::vector<std::string>& args) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
+  std::vector<std::string> env_strings;
+  std::vector<char*> env;
+  if (kSanitized) {
+    static std::atomic<int> children{0};
+    sanitizer_log_ = sanitizerLogDir() + "/child" + std::to_string(++children);
+    std::string flags = "log_path=" + sanitizer_log_;
+    if (options.crashed_by_test) flags += ":handle_segv=0:handle_sigbus=0:handle_abort=0";
+    env_strings = childEnvironment(flags);
+    for (auto& e : env_strings) env.push_back(e.data());
+    env.push_back(nullptr);
+  }
+  if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(),
+                  kSanitized ? env.data() : environ) != 0) {
     throw std::runtime_error("cannot spawn " + args[0]);
   }
   posix_spawn_file_actions_destroy(&actions);
@@ -78,8 +132,21 @@ Process::~Process() {
     int status = 0;
     waitpid(pid_, &status, 0);
   }
+  if (pid_ > 0) checkSanitizerReports();
   if (out_ >= 0) close(out_);
   if (err_ >= 0) close(err_);
+}
+
+// The child has ended: its report file (log_path.PID), if any, is a finding.
+void Process::checkSanitizerReports() {
+  if (sanitizer_log_.empty() || reports_checked_) return;
+  reports_checked_ = true;
+  const std::string file = sanitizer_log_ + "." + std::to_string(pid_);
+  std::ifstream in(file);
+  if (!in) return;
+  std::ostringstream report;
+  report << in.rdbuf();
+  ADD_FAILURE() << "sanitizer report of a child process (" << file << "):\n" << report.str();
 }
 
 std::optional<std::string> Process::readLineFrom(int fd, std::string& buffer,
@@ -149,6 +216,7 @@ std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
     const pid_t r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
       status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+      checkSanitizerReports();
       return status_;
     }
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;

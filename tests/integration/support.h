@@ -12,11 +12,22 @@
 
 namespace vigil::testing {
 
-// A child process running build/vigil with its stdout and stderr captured on
-// pipes. Killed (SIGKILL) on destruction if still running.
+struct ProcessOptions {
+  // The test crashes the process itself (signal(SIGSEGV)): under a sanitizer it
+  // is told to leave deadly signals alone, so it dies of them as it would in
+  // production rather than reporting them.
+  bool crashed_by_test = false;
+};
+
+// A child process running the vigil binary of the build (or any program) with
+// its stdout and stderr captured on pipes. Killed (SIGKILL) on destruction if
+// still running. In a sanitizer build the child writes its sanitizer reports
+// to a file of its own instead of stderr; once it has ended, a report there
+// fails the current test (with the report), however the child ended and
+// whether or not the test looks at its exit code.
 class Process {
  public:
-  explicit Process(const std::vector<std::string>& args);
+  explicit Process(const std::vector<std::string>& args, const ProcessOptions& options = {});
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
@@ -44,8 +55,11 @@ class Process {
   std::optional<std::string> readLineFrom(int fd, std::string& buffer,
                                           std::chrono::milliseconds timeout);
   std::string drain(int fd, std::string& buffer);
+  void checkSanitizerReports();
 
   pid_t pid_ = -1;
+  std::string sanitizer_log_;  // log_path given to the child; empty when not sanitized
+  bool reports_checked_ = false;
   int out_ = -1;
   int err_ = -1;
   std::string out_buffer_;
