@@ -43,6 +43,8 @@ fuzz:
 	@cmake --build --preset fuzz -j $(JOBS) --target $(addsuffix _fuzzer,$(FUZZERS))
 	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZERS)
 
+# The whole suite under ASan+UBSan (-O1, build-debug/): unit, integration (spawning the sanitized
+# vigil of that build) and deploy tests, and the fuzz corpora.
 test-sanitize: deps
 	@cmake --preset debug >/dev/null
 	@cmake --build --preset debug -j $(JOBS)
