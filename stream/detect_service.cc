@@ -1,8 +1,5 @@
 #include "stream/detect_service.h"
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-#include <tbb/parallel_for_each.h>
 #include <tbb/task_arena.h>
 
 #include <algorithm>
@@ -11,6 +8,7 @@
 #include "common/log.h"
 #include "stream/checkpoint_log.h"
 #include "stream/event_sink.h"
+#include "stream/parallel.h"
 #include "stream/stream_probe.h"
 
 namespace vigil::stream {
@@ -66,10 +64,7 @@ DetectService::DetectService(Options options, const detectors::Clock& clock, Str
   for (DatasetState& d : datasets_) {
     // Evaluation runs inside the arena (round()): TBB spreads the windows over its threads.
     d.detector.setParallelFor([](std::size_t n, const std::function<void(std::size_t)>& body) {
-      tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 64),
-                        [&](const tbb::blocked_range<std::size_t>& r) {
-                          for (std::size_t i = r.begin(); i != r.end(); ++i) body(i);
-                        });
+      parallelFor(n, 64, body);
     });
   }
   for (std::size_t d = 0; d < datasets_.size(); ++d) {
@@ -292,8 +287,7 @@ void DetectService::processQueued() {
   setCatchUpLimits();
   const std::vector<LaneLimits> limits = laneLimits();
   std::vector<PartitionWorker*> busy = busyWorkers();
-  tbb::parallel_for_each(busy.begin(), busy.end(),
-                         [&](PartitionWorker* worker) { worker->process(limits); });
+  parallelFor(busy.size(), 1, [&](std::size_t i) { busy[i]->process(limits); });
 }
 
 void DetectService::startProcessing() {
@@ -303,9 +297,8 @@ void DetectService::startProcessing() {
   processing_limits_ = laneLimits();
   processing_ = true;
   arena_->execute([&] {
-    processing_group_->run([this, busy = std::move(busy)] {
-      tbb::parallel_for_each(busy.begin(), busy.end(),
-                             [&](PartitionWorker* worker) { worker->process(processing_limits_); });
+    startTask(*processing_group_, [this, busy = std::move(busy)] {
+      parallelFor(busy.size(), 1, [&](std::size_t i) { busy[i]->process(processing_limits_); });
     });
   });
 }
@@ -313,7 +306,7 @@ void DetectService::startProcessing() {
 void DetectService::finishProcessing() {
   if (!processing_) return;
   processing_ = false;
-  arena_->execute([&] { processing_group_->wait(); });
+  arena_->execute([&] { waitTasks(*processing_group_); });
 }
 
 bool DetectService::advanceDatasets(std::vector<FailureEvent>& events) {
