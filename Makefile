@@ -4,7 +4,7 @@ PRESET ?= release
 JOBS   ?= $(shell nproc)
 BUILD  := build
 
-.PHONY: deps build demo test test-sanitize bench bench-latency fuzz format clean
+.PHONY: deps build demo test test-sanitize test-tsan bench bench-latency fuzz format clean
 
 deps:
 	@scripts/deps.sh
@@ -50,8 +50,15 @@ test-sanitize: deps
 	@cmake --build --preset debug -j $(JOBS)
 	@ctest --preset debug -j $(JOBS)
 
+# The tests that run threads, under ThreadSanitizer (-O1, build-tsan/); the selection is the tsan
+# test preset's (CMakePresets.json), the suppressions tests/tsan.supp.
+test-tsan: deps
+	@cmake --preset tsan >/dev/null
+	@cmake --build --preset tsan -j $(JOBS)
+	@ctest --preset tsan -j $(JOBS)
+
 format:
 	@find app common detectors stream http remediation tests bench fuzz -name '*.h' -o -name '*.cc' | xargs clang-format -i
 
 clean:
-	rm -rf build build-debug build-fuzz
+	rm -rf build build-debug build-tsan build-fuzz
