@@ -952,10 +952,11 @@ remediation::ActionSpec readAction(Reader& r, const std::string& name, bool load
       }
       if (auto files = r.map("header_files")) {
         for (auto& [header, value] : files->all()) {
+          const std::string& header_name = header;  // clang 14 lambdas cannot capture a binding
           const auto templated =
               std::find_if(spec.headers.begin(), spec.headers.end(), [&](const auto& h) {
-                return std::equal(h.first.begin(), h.first.end(), header.begin(), header.end(),
-                                  [](char a, char b) {
+                return std::equal(h.first.begin(), h.first.end(), header_name.begin(),
+                                  header_name.end(), [](char a, char b) {
                                     return std::tolower(static_cast<unsigned char>(a)) ==
                                            std::tolower(static_cast<unsigned char>(b));
                                   });
