@@ -72,6 +72,26 @@ void placeLeaders(const Broker& broker, const std::string& topic, int partitions
   }
 }
 
+// Two brokers with the control channel: `name`.events (kPartitions
+// partitions) led by broker `input`, vigil.failures by `failures`, and group
+// `name`'s coordinator on `coordinator`.
+std::unique_ptr<Broker> twoBrokers(const std::string& name, int input, int failures,
+                                   int coordinator) {
+  BrokerOptions options;
+  options.topics = {name + ".events:" + std::to_string(kPartitions), "vigil.failures:1"};
+  options.brokers = 2;
+  options.control = true;
+  auto broker = std::make_unique<Broker>(options);
+  if (broker->bootstrap().empty()) return broker;
+  placeLeaders(*broker, name + ".events", kPartitions, input);
+  placeLeaders(*broker, "vigil.failures", 1, failures);
+  EXPECT_EQ(broker->control("POST", "/coordinator",
+                            R"({"key":")" + name + R"(","broker":)" + std::to_string(coordinator) + "}")
+                .status,
+            200);
+  return broker;
+}
+
 // `vigil replay`'s events on the input `gen` writes to a file (gen's args, no --output).
 std::vector<std::string> replayed(const TempDir& dir, std::vector<std::string> gen) {
   gen.insert(gen.end(), {"--output", dir.file("input.ndjson")});
@@ -84,16 +104,10 @@ std::vector<std::string> replayed(const TempDir& dir, std::vector<std::string> g
 
 TEST(DeliveryFaultsTest, NothingCommittedPastAnUndeliveredEvent) {
   TempDir dir;
-  BrokerOptions options;
-  options.topics = {"df.events:" + std::to_string(kPartitions), "vigil.failures:1"};
-  options.brokers = 2;
-  options.control = true;
-  Broker broker(options);
-  ASSERT_FALSE(broker.bootstrap().empty());
   // Input, group coordinator on broker 1; the failures partition on broker 2.
-  placeLeaders(broker, "df.events", kPartitions, 1);
-  placeLeaders(broker, "vigil.failures", 1, 2);
-  ASSERT_EQ(broker.control("POST", "/coordinator", R"({"key":"df","broker":1})").status, 200);
+  const auto owned_broker = twoBrokers("df", 1, 2, 1);
+  Broker& broker = *owned_broker;
+  ASSERT_FALSE(broker.bootstrap().empty());
 
   dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + broker.bootstrap() +
                               "\n  message.timeout.ms: 3000\n  reconnect.backoff.max.ms: 500\n"
@@ -211,16 +225,10 @@ std::set<std::string> judgedIds(const std::vector<std::string>& events, const st
 // leader is back; the producer was replaced and the failures counted.
 TEST(DeliveryFaultsTest, ProduceErrorsThenLeaderDownLoseNothing) {
   TempDir dir;
-  BrokerOptions options;
-  options.topics = {"pe.events:" + std::to_string(kPartitions), "vigil.failures:1"};
-  options.brokers = 2;
-  options.control = true;
-  Broker broker(options);
-  ASSERT_FALSE(broker.bootstrap().empty());
   // Input, group coordinator on broker 1; the failures partition on broker 2.
-  placeLeaders(broker, "pe.events", kPartitions, 1);
-  placeLeaders(broker, "vigil.failures", 1, 2);
-  ASSERT_EQ(broker.control("POST", "/coordinator", R"({"key":"pe","broker":1})").status, 200);
+  const auto owned_broker = twoBrokers("pe", 1, 2, 1);
+  Broker& broker = *owned_broker;
+  ASSERT_FALSE(broker.bootstrap().empty());
   // A long idle_timeout: between the two runs of input the partitions are
   // silent for a while, and the watermark must not follow the clock then.
   dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + broker.bootstrap() +
@@ -434,16 +442,10 @@ TEST(DeliveryFaultsTest, ProduceErrorsThenLeaderDownLoseNothing) {
 // while it is lost, and after recovery every event arrives.
 TEST(DeliveryFaultsTest, LostAssignmentCommitsNothing) {
   TempDir dir;
-  BrokerOptions options;
-  options.topics = {"co.events:" + std::to_string(kPartitions), "vigil.failures:1"};
-  options.brokers = 2;
-  options.control = true;
-  Broker broker(options);
-  ASSERT_FALSE(broker.bootstrap().empty());
   // Data on broker 1, the group's coordinator on broker 2.
-  placeLeaders(broker, "co.events", kPartitions, 1);
-  placeLeaders(broker, "vigil.failures", 1, 1);
-  ASSERT_EQ(broker.control("POST", "/coordinator", R"({"key":"co","broker":2})").status, 200);
+  const auto owned_broker = twoBrokers("co", 1, 1, 2);
+  Broker& broker = *owned_broker;
+  ASSERT_FALSE(broker.bootstrap().empty());
   dir.write("vigil.yaml", "kafka:\n  bootstrap.servers: " + broker.bootstrap() +
                               "\n  session.timeout.ms: 6000\n  heartbeat.interval.ms: 500\n"
                               "  reconnect.backoff.max.ms: 500\n"
