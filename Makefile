@@ -2,6 +2,9 @@
 # missing Debian package first (as root), then configure and build.
 PRESET ?= release
 JOBS   ?= $(shell nproc)
+# Tests run 4 at a time whatever the cores: the integration tests mostly wait
+# on timers (tests/CMakeLists.txt).
+TEST_JOBS ?= 4
 BUILD  := build
 
 .PHONY: deps build demo test test-sanitize test-tsan bench bench-latency fuzz format clean
@@ -18,7 +21,7 @@ demo: build
 
 test: PRESET = $(if $(CI),ci,release)
 test: build
-	@ctest --preset $(PRESET) -j $(JOBS)
+	@ctest --preset $(PRESET) -j $(TEST_JOBS)
 
 # End-to-end throughput: vigil detect beside a bare librdkafka consumer and a
 # Python baseline on the embedded broker (bench/e2e.py; options via BENCH_ARGS).
@@ -48,14 +51,14 @@ fuzz:
 test-sanitize: deps
 	@cmake --preset debug >/dev/null
 	@cmake --build --preset debug -j $(JOBS)
-	@ctest --preset debug -j $(JOBS)
+	@ctest --preset debug -j $(TEST_JOBS)
 
 # The tests that run threads, under ThreadSanitizer (-O1, build-tsan/); the selection is the tsan
 # test preset's (CMakePresets.json), the suppressions tests/tsan.supp.
 test-tsan: deps
 	@cmake --preset tsan >/dev/null
 	@cmake --build --preset tsan -j $(JOBS)
-	@ctest --preset tsan -j $(JOBS)
+	@ctest --preset tsan -j $(TEST_JOBS)
 
 format:
 	@find app common detectors stream http remediation tests bench fuzz -name '*.h' -o -name '*.cc' | xargs clang-format -i

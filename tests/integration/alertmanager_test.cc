@@ -82,16 +82,17 @@ class AlertmanagerToPagerDuty : public ::testing::Test {
     const std::string alertmanager = findProgram("prometheus-alertmanager");
     EXPECT_FALSE(alertmanager.empty()) << "prometheus-alertmanager not found: run scripts/deps.sh";
     if (alertmanager.empty()) return;
-    port_ = freePort();
-    process_ = std::make_unique<Process>(std::vector<std::string>{
-        alertmanager, "--config.file=" + dir_.file("alertmanager.yml"),
-        "--storage.path=" + dir_.file("data"),
-        "--web.listen-address=127.0.0.1:" + std::to_string(port_), "--cluster.listen-address=",
-        "--log.level=warn"});
-    const auto deadline = std::chrono::steady_clock::now() + seconds(30);
-    while (httpGet(port_, "/-/ready").status != 200 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(milliseconds(100));
-    }
+    Server server = startServer(
+        [&](int port) {
+          return std::vector<std::string>{
+              alertmanager, "--config.file=" + dir_.file("alertmanager.yml"),
+              "--storage.path=" + dir_.file("data"),
+              "--web.listen-address=127.0.0.1:" + std::to_string(port), "--cluster.listen-address=",
+              "--log.level=warn"};
+        },
+        "/-/ready");
+    process_ = std::move(server.process);
+    port_ = server.port;
   }
 
   int push(const json& alerts) {

@@ -224,18 +224,19 @@ class PrometheusServer {
     out << config;
     dir.write("prometheus.yml", out.c_str());
 
-    port_ = freePort();
     const std::string prometheus = findProgram("prometheus");
     EXPECT_FALSE(prometheus.empty()) << "prometheus not found: run scripts/deps.sh";
     if (prometheus.empty()) return;
-    process_ = std::make_unique<Process>(std::vector<std::string>{
-        prometheus, "--config.file=" + dir.file("prometheus.yml"),
-        "--storage.tsdb.path=" + dir.file("tsdb"),
-        "--web.listen-address=127.0.0.1:" + std::to_string(port_), "--log.level=warn"});
-    const auto deadline = std::chrono::steady_clock::now() + seconds(30);
-    while (httpGet(port_, "/-/ready").status != 200 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(milliseconds(100));
-    }
+    Server server = startServer(
+        [&](int port) {
+          return std::vector<std::string>{
+              prometheus, "--config.file=" + dir.file("prometheus.yml"),
+              "--storage.tsdb.path=" + dir.file("tsdb"),
+              "--web.listen-address=127.0.0.1:" + std::to_string(port), "--log.level=warn"};
+        },
+        "/-/ready");
+    process_ = std::move(server.process);
+    port_ = server.port;
   }
 
   // The samples of an instant query: the API's `data.result`.

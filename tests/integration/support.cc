@@ -2,6 +2,7 @@
 
 #include "stream/topic_reader.h"
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <nlohmann/json.hpp>
 
@@ -332,6 +333,22 @@ int freePort() {
   return port;
 }
 
+Server startServer(const std::function<std::vector<std::string>(int port)>& args,
+                   const std::string& ready_path, std::chrono::milliseconds timeout) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    Server server;
+    server.port = freePort();
+    server.process = std::make_unique<Process>(args(server.port));
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (httpGet(server.port, ready_path).status == 200) return server;
+      if (server.process->wait(std::chrono::milliseconds(100))) break;  // exited: port taken
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return {};
+  }
+  return {};
+}
+
 std::string findProgram(const std::string& program) {
   const char* path = std::getenv("PATH");
   std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
@@ -413,23 +430,36 @@ std::vector<std::string> readTopic(const std::string& bootstrap, const std::stri
   return values;
 }
 
-std::map<int, std::int64_t> committedOffsets(const std::string& bootstrap, const std::string& group,
-                                             const std::string& topic, int partitions) {
+std::map<int, Committed> committed(const std::string& bootstrap, const std::string& group,
+                                  const std::string& topic, int partitions) {
   std::string error;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   conf->set("bootstrap.servers", bootstrap, error);
   conf->set("group.id", group, error);
   conf->set("log_level", "0", error);
   std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), error));
-  std::map<int, std::int64_t> out;
+  std::map<int, Committed> out;
   if (!consumer) return out;
-  std::vector<RdKafka::TopicPartition*> parts;
-  for (int p = 0; p < partitions; ++p) parts.push_back(RdKafka::TopicPartition::create(topic, p));
-  if (consumer->committed(parts, 10000) == RdKafka::ERR_NO_ERROR) {
-    for (auto* tp : parts) out[tp->partition()] = tp->offset() < 0 ? -1 : tp->offset();
+  // The C API: the 2.0 C++ TopicPartition does not carry commit metadata.
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+  if (rd_kafka_committed(consumer->c_ptr(), list, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < list->cnt; ++i) {
+      const rd_kafka_topic_partition_t& tp = list->elems[i];
+      out[tp.partition] = Committed{
+          tp.offset < 0 ? -1 : tp.offset,
+          std::string(static_cast<const char*>(tp.metadata), tp.metadata ? tp.metadata_size : 0)};
+    }
   }
-  RdKafka::TopicPartition::destroy(parts);
+  rd_kafka_topic_partition_list_destroy(list);
   consumer->close();
+  return out;
+}
+
+std::map<int, std::int64_t> committedOffsets(const std::string& bootstrap, const std::string& group,
+                                             const std::string& topic, int partitions) {
+  std::map<int, std::int64_t> out;
+  for (const auto& [p, c] : committed(bootstrap, group, topic, partitions)) out[p] = c.offset;
   return out;
 }
 

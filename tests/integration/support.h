@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -95,6 +96,19 @@ std::optional<double> sampleValue(const std::string& exposition, const std::stri
 // cannot bind port 0 and report it (prometheus, alertmanager).
 int freePort();
 
+// A server that takes its port on the command line (`args(port)`), started on
+// a port that was free a moment ago and ready once GET `ready_path` answers
+// 200. A test running beside this one may take the port in between: the
+// server then exits, and is started again on another (up to 5 times).
+// `process` is null if it never became ready within `timeout` a try.
+struct Server {
+  std::unique_ptr<Process> process;
+  int port = 0;
+};
+Server startServer(const std::function<std::vector<std::string>(int port)>& args,
+                   const std::string& ready_path,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
 // The full path of `program` found on PATH; empty when it is not installed.
 std::string findProgram(const std::string& program);
 
@@ -117,8 +131,16 @@ class TempDir {
 // The complete lines of `text` (NDJSON output, say), without their newlines.
 std::vector<std::string> lines(const std::string& text);
 
-// The offsets `group` committed for partitions 0..partitions-1 of `topic`
-// (an offset fetch, no join); -1 for none. Empty if the fetch failed.
+// What `group` committed for partitions 0..partitions-1 of `topic` (an offset
+// fetch, no join): the offset (-1 for none) and its metadata. Empty if the
+// fetch failed.
+struct Committed {
+  std::int64_t offset = -1;
+  std::string metadata;
+};
+std::map<int, Committed> committed(const std::string& bootstrap, const std::string& group,
+                                  const std::string& topic, int partitions);
+// The offsets alone.
 std::map<int, std::int64_t> committedOffsets(const std::string& bootstrap, const std::string& group,
                                              const std::string& topic, int partitions);
 
