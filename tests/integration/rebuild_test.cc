@@ -7,9 +7,13 @@
 // event delivered twice has the same event_id (and the same text).
 
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafkacpp.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include <atomic>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <random>
@@ -245,6 +249,122 @@ TEST(RebuildTest, MembersJoiningAndLeavingLoseAndInventNothing) {
   // The paths this test is about were taken.
   EXPECT_NE(logs.find("rebuilding its windows"), std::string::npos);
   EXPECT_NE(logs.find("joins dataset"), std::string::npos) << "no partition caught up";
+}
+
+// The records a rebuild needs are gone (retention): the embedded broker keeps
+// at most 5 MiB per partition and drops the oldest record batches beyond it,
+// as retention.bytes does. Series `p` is spread over both partitions; while
+// detect is stopped, big records on partition 0 push out everything it would
+// re-read there and the first records after its commit. The gap is counted
+// exactly (vigil_records_missing_total), logged, and the windows reaching
+// back into it emit nothing, though they hold only partition 1's half of the
+// volume (judged aloud, they end in a `resolved` whose `firing` was never
+// sent). A real volume drop after the gap is still found.
+TEST(RebuildTest, RecordsGoneToRetentionAreCountedAndTheirWindowsEmitNothing) {
+  TempDir dir;
+  Broker broker({"rt.events:2", "vigil.failures:1"});
+  ASSERT_FALSE(broker.bootstrap().empty());
+  dir.write("vigil.yaml",
+            "kafka:\n  bootstrap.servers: " + broker.bootstrap() +
+                "\n  session.timeout.ms: 3000\n  heartbeat.interval.ms: 300\n"
+                "detect:\n  group_id: rt\n  failures_topic: vigil.failures\n"
+                "  listen: 127.0.0.1:0\n  idle_timeout: 10m\n"  // judged on event time only
+                "datasets:\n  - name: rt\n    topic: rt.events\n"
+                "    series_key: pipeline_id\n    event_time: ts\n"
+                "    window: 1m\n    step: 10s\n"
+                "    checks:\n      volume: { min: 900 }\n"  // 1,200 a window; one partition's 600
+                "    alert: { for: 20s, keep_firing_for: 20s }\n");
+
+  // One record batch per record, so the broker drops records one by one.
+  std::string error;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  for (const auto& [k, v] : std::map<std::string, std::string>{{"bootstrap.servers", broker.bootstrap()},
+                                                               {"batch.num.messages", "1"},
+                                                               {"linger.ms", "0"},
+                                                               {"compression.type", "none"}}) {
+    ASSERT_EQ(conf->set(k, v, error), RdKafka::Conf::CONF_OK) << error;
+  }
+  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), error));
+  ASSERT_TRUE(producer) << error;
+  // Series p on `partition` from minute `from` to `to` after 14:00, `per_second` a second.
+  const auto produce = [&](int partition, double from, double to, int per_second, std::size_t pad) {
+    const std::string padding(pad, 'x');
+    const long long first = std::llround(from * 60000), last = std::llround(to * 60000);
+    for (long long ms = first; ms < last; ms += 1000 / per_second) {
+      char value[128];
+      std::snprintf(value, sizeof value, R"({"pipeline_id":"p","ts":"2025-01-15T14:%02lld:%02lld.%03lldZ")",
+                    ms / 60000, ms / 1000 % 60, ms % 1000);
+      std::string record = value + (pad ? R"(,"pad":")" + padding + "\"}" : std::string("}"));
+      ASSERT_EQ(producer->produce("rt.events", partition, RdKafka::Producer::RK_MSG_COPY, record.data(),
+                                  record.size(), nullptr, 0, 0, nullptr),
+                RdKafka::ERR_NO_ERROR);
+      producer->poll(0);
+    }
+  };
+  const auto flushed = [&] { return producer->flush(30000) == RdKafka::ERR_NO_ERROR; };
+
+  // Five minutes on both partitions, all read and committed.
+  for (int partition : {0, 1}) produce(partition, 0, 5, 10, 0);
+  ASSERT_TRUE(flushed());
+  auto detect = startDetect(dir);
+  const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  while (committedOffsets(broker.bootstrap(), "rt", "rt.events", 2) !=
+             std::map<int, std::int64_t>{{0, 3000}, {1, 3000}} &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  EXPECT_EQ(detect->terminate(), 0) << detect->drainErr();
+  const auto before = committed(broker.bootstrap(), "rt", "rt.events", 2);
+  ASSERT_EQ(before.size(), 2u);
+  const auto meta = nlohmann::json::parse(before.at(0).metadata, nullptr, false);
+  ASSERT_TRUE(meta.is_object() && meta.contains("reread")) << before.at(0).metadata;
+  const std::int64_t reread = meta["reread"].get<std::int64_t>();
+  const std::int64_t committed_at = before.at(0).offset;
+  ASSERT_LT(reread, committed_at);
+
+  // Five more minutes, with a real drop to 2 records a second over 14:08-14:09;
+  // partition 0's records now carry 3 KB each and push the oldest out.
+  for (int partition : {0, 1}) {
+    const std::size_t pad = partition == 0 ? 2900 : 0;
+    produce(partition, 5, 8, 10, pad);
+    produce(partition, 8, 9, 2, pad);
+    produce(partition, 9, 10, 10, pad);
+  }
+  ASSERT_TRUE(flushed());
+  std::int64_t low = -1, high = -1;
+  ASSERT_EQ(producer->query_watermark_offsets("rt.events", 0, &low, &high, 10000), RdKafka::ERR_NO_ERROR);
+  // The gap reaches past the commit (past where events were delivered), and
+  // ends before 14:07:10 (its windows, a minute more, end before the drop's).
+  ASSERT_GT(low, committed_at + 300) << "partition 0 keeps " << low << ".." << high;
+  ASSERT_LT(low, 3000 + 1300) << "partition 0 keeps " << low << ".." << high;
+
+  detect = startDetect(dir);
+  const int port = metricsPort(*detect);
+  ASSERT_NE(port, 0);
+  const std::vector<std::string> events = readTopic(
+      broker.bootstrap(), "vigil.failures",
+      [](const std::vector<std::string>& v) {
+        return std::any_of(v.begin(), v.end(), [](const std::string& e) {
+          return e.find("\"volume_drop\"") != std::string::npos;
+        });
+      },
+      seconds(60));
+  std::this_thread::sleep_for(seconds(2));  // anything else would have come with it
+  const std::vector<std::string> all = readTopic(
+      broker.bootstrap(), "vigil.failures",
+      [&](const std::vector<std::string>& v) { return v.size() >= events.size(); }, seconds(10));
+  ASSERT_FALSE(all.empty()) << "the real drop was not found";
+  for (const std::string& e : all) {
+    const auto event = nlohmann::json::parse(e);
+    EXPECT_EQ(event["failure_type"], "volume_drop") << e;
+    EXPECT_GE(event["timestamp"].get<std::string>(), "2025-01-15T14:08:00Z")
+        << "an event from windows that miss records:\n" << e;
+  }
+  const std::string metrics = httpGet(port, "/metrics").body;
+  EXPECT_EQ(sampleValue(metrics, "vigil_records_missing_total{dataset=\"rt\"}"),
+            static_cast<double>(low - reread));
+  EXPECT_EQ(detect->terminate(), 0);
+  EXPECT_NE(detect->drainErr().find("needed to rebuild the windows are gone"), std::string::npos);
 }
 
 }  // namespace
