@@ -7,7 +7,8 @@ JOBS   ?= $(shell nproc)
 TEST_JOBS ?= 4
 BUILD  := build
 
-.PHONY: deps build demo test test-sanitize test-tsan bench bench-latency fuzz format clean
+.PHONY: deps build demo test test-sanitize test-tsan bench bench-latency fuzz format clean \
+        build-sanitize build-tsan build-fuzz
 
 deps:
 	@scripts/deps.sh
@@ -39,26 +40,31 @@ bench-latency: build
 # FUZZERS picks some of them. `make test` replays their corpora without clang.
 FUZZ_SECONDS ?= 60
 FUZZERS ?= decoder config failure_event outcome_event
-fuzz:
-	@scripts/deps.sh
+fuzz: build-fuzz
+	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+build-fuzz: deps
 	@scripts/fuzz-deps.sh
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz -j $(JOBS) --target $(addsuffix _fuzzer,$(FUZZERS))
-	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZERS)
 
 # The whole suite under ASan+UBSan (-O1, build-debug/): unit, integration (spawning the sanitized
 # vigil of that build) and deploy tests, and the fuzz corpora.
-test-sanitize: deps
+test-sanitize: build-sanitize
+	@ctest --preset debug -j $(TEST_JOBS)
+
+build-sanitize: deps
 	@cmake --preset debug >/dev/null
 	@cmake --build --preset debug -j $(JOBS)
-	@ctest --preset debug -j $(TEST_JOBS)
 
 # The tests that run threads, under ThreadSanitizer (-O1, build-tsan/); the selection is the tsan
 # test preset's (CMakePresets.json), the suppressions tests/tsan.supp.
-test-tsan: deps
+test-tsan: build-tsan
+	@ctest --preset tsan -j $(TEST_JOBS)
+
+build-tsan: deps
 	@cmake --preset tsan >/dev/null
 	@cmake --build --preset tsan -j $(JOBS)
-	@ctest --preset tsan -j $(TEST_JOBS)
 
 format:
 	@find app common detectors stream http remediation tests bench fuzz -name '*.h' -o -name '*.cc' | xargs clang-format -i
