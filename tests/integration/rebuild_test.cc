@@ -4,14 +4,14 @@
 // commit metadata, and the lifecycles by judging again up to where the events
 // were delivered, silently. The distinct events on the failures topic must be
 // those of `vigil replay` on the same input: none lost, none invented, and an
-// event delivered twice has the same event_id (and the same text).
+// event delivered twice has the same event_id (and the same text). Last, a
+// rebuild whose input is gone to retention.
 
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-
 #include <atomic>
 #include <cmath>
 #include <fstream>
