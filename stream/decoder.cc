@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -153,10 +154,8 @@ bool skipArray(od::value& value, std::size_t depth) noexcept {
   return true;
 }
 
-// `depth` is the nesting level of `value`: 1 is the record itself.
-bool skipValue(od::value& value, std::size_t depth) noexcept {
-  od::json_type type;
-  if (value.type().get(type)) return false;
+// `depth` is the nesting level of `value`: 1 is the record itself; `type` is value.type().
+bool skipTypedValue(od::value& value, od::json_type type, std::size_t depth) noexcept {
   switch (type) {
     case od::json_type::object:
       return skipObject(value, depth);
@@ -172,6 +171,11 @@ bool skipValue(od::value& value, std::size_t depth) noexcept {
     default:
       return isValidScalarToken(type, trimTrailingSpace(value.raw_json_token()));
   }
+}
+
+bool skipValue(od::value& value, std::size_t depth) noexcept {
+  od::json_type type;
+  return !value.type().get(type) && skipTypedValue(value, type, depth);
 }
 
 std::uint8_t typeBit(od::json_type type) {
@@ -194,10 +198,9 @@ struct FieldValue {
   double number = 0;      // +-infinity for well-formed numbers beyond double range
 };
 
-// Reads a value the plan names. Returns false when it is malformed JSON.
-bool readValue(od::value& value, FieldValue& out) noexcept {
-  od::json_type type;
-  if (value.type().get(type)) return false;
+// Reads a value the plan names, of type `type` (value.type()). Returns false when it is malformed
+// JSON.
+bool readValue(od::value& value, od::json_type type, FieldValue& out) noexcept {
   switch (type) {
     case od::json_type::string:
       out.kind = FieldValue::Kind::kString;
@@ -219,7 +222,7 @@ bool readValue(od::value& value, FieldValue& out) noexcept {
     case od::json_type::object:
     case od::json_type::array:
       out.kind = FieldValue::Kind::kOther;
-      return skipValue(value, 2);
+      return skipTypedValue(value, type, 2);
   }
   return false;
 }
@@ -239,6 +242,48 @@ bool readKey(od::field& field, std::string_view& key) noexcept {
   return !field.unescaped_key().get(key);
 }
 
+// What the plan makes of a top-level key, as bits.
+enum KeyRole : std::uint8_t {
+  kRoleSeries = 1 << 0,
+  kRoleEventTime = 1 << 1,
+  kRoleLatency = 1 << 2,
+  kRoleCount = 1 << 3,
+};
+
+template <class Word>
+Word loadWord(const char* p) {
+  Word w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+// n bytes at a and b are equal. Keys are short: overlapping word loads cost less than a call to
+// memcmp. Reads nothing outside [a, a + n) and [b, b + n).
+bool sameBytes(const char* a, const char* b, std::size_t n) {
+  if (n >= 8) {
+    for (std::size_t i = 0; i + 8 < n; i += 8) {
+      if (loadWord<std::uint64_t>(a + i) != loadWord<std::uint64_t>(b + i)) return false;
+    }
+    return loadWord<std::uint64_t>(a + n - 8) == loadWord<std::uint64_t>(b + n - 8);
+  }
+  if (n >= 4) {
+    return loadWord<std::uint32_t>(a) == loadWord<std::uint32_t>(b) &&
+           loadWord<std::uint32_t>(a + n - 4) == loadWord<std::uint32_t>(b + n - 4);
+  }
+  if (n >= 2) {
+    return loadWord<std::uint16_t>(a) == loadWord<std::uint16_t>(b) &&
+           loadWord<std::uint16_t>(a + n - 2) == loadWord<std::uint16_t>(b + n - 2);
+  }
+  return n == 0 || *a == *b;
+}
+
+// Ids of key sequences (DecodeNotes::keys_id), unique in the process so that ids of different
+// decoders never meet by chance.
+std::uint64_t nextKeysId() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 // A field name the plan may ask for, taken once per record so that testing a key is a length check
 // and a memcmp.
 class WantedKey {
@@ -253,7 +298,7 @@ class WantedKey {
   bool wanted_;
 };
 
-std::optional<InvalidReason> fromParseError(simdjson::error_code error) {
+InvalidReason fromParseError(simdjson::error_code error) {
   switch (error) {
     case simdjson::UTF8_ERROR:
       return InvalidReason::kInvalidUtf8;
@@ -356,10 +401,65 @@ struct Decoder::Impl {
   std::optional<InvalidReason> checkNotObject(od::document& doc, od::json_type type,
                                               std::size_t size) noexcept;
 
+  // The key at `position` of the record being decoded, matched against the one the records before
+  // had there. False when it differs (or none is known): the caller reads it the long way.
+  bool matchKnownKey(const char* raw, const char* end, std::size_t position, std::string_view& key,
+                     std::uint8_t& roles, std::uint32_t& nulls) const noexcept;
+  // Remembers `key` at `position`; `raw` is false for a key that had escapes, which is never
+  // matched by its bytes.
+  void learnKey(std::size_t position, std::string_view key, bool raw, std::uint8_t roles,
+                std::uint32_t nulls);
+
   std::unique_ptr<char[]> buffer_;  // NOLINT(modernize-avoid-c-arrays): raw, padded bytes
   std::size_t buffer_capacity_ = 0;
   od::parser parser_;
+
+  // The keys of the records before, by position, with what the plan makes of each. Records of a
+  // dataset nearly always repeat their keys in the same order, so a key equal to the one known at
+  // its position is settled by one comparison of its bytes: no scan for its end, no test against
+  // every name the plan wants.
+  struct KnownKey {
+    std::string quoted;        // the key and its closing quote; empty: nothing to match
+    std::uint8_t roles = 0;    // KeyRole bits
+    std::uint32_t nulls = 0;   // bit i: the key is plan.null_fields[i]
+  };
+  std::vector<KnownKey> known_keys_;
+  // The key sequence of the last record decoded whole: its id, its length, and whether
+  // known_keys_ changed since (a record rejected half-way may have changed it).
+  std::uint64_t keys_id_ = 0;
+  std::size_t keys_count_ = 0;
+  bool keys_changed_ = true;
 };
+
+bool Decoder::Impl::matchKnownKey(const char* raw, const char* end, std::size_t position,
+                                  std::string_view& key, std::uint8_t& roles,
+                                  std::uint32_t& nulls) const noexcept {
+  if (position >= known_keys_.size()) return false;
+  const KnownKey& known = known_keys_[position];
+  const std::size_t n = known.quoted.size();
+  // Bytes equal up to a quote: the known key has no backslash, so that quote closes this key.
+  if (n == 0 || n > static_cast<std::size_t>(end - raw) || !sameBytes(raw, known.quoted.data(), n)) {
+    return false;
+  }
+  key = std::string_view(raw, n - 1);
+  roles = known.roles;
+  nulls = known.nulls;
+  return true;
+}
+
+void Decoder::Impl::learnKey(std::size_t position, std::string_view key, bool raw,
+                             std::uint8_t roles, std::uint32_t nulls) {
+  if (position >= known_keys_.size()) known_keys_.resize(position + 1);
+  KnownKey& known = known_keys_[position];
+  known.quoted.clear();
+  if (raw) {
+    known.quoted.append(key);
+    known.quoted.push_back('"');
+  }
+  known.roles = roles;
+  known.nulls = nulls;
+  keys_changed_ = true;
+}
 
 bool Decoder::Impl::reserve(std::uint64_t max_record_bytes) noexcept {
   // Beyond what simdjson parses (4 GiB), and so that adding the padding cannot wrap around.
@@ -406,10 +506,16 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
   notes.latency_wrong_type = false;
   notes.count_wrong_type = false;
   notes.fields.clear();  // keeps its capacity: no allocation per record
+  notes.keys_id = 0;
   if (value.empty()) return InvalidReason::kEmpty;
   if (value.size() > plan.max_record_bytes) return InvalidReason::kTooLarge;
-  if (!simdjson::validate_utf8(value.data(), value.size())) return InvalidReason::kInvalidUtf8;
-  if (!reserve(plan.max_record_bytes)) return InvalidReason::kTooLarge;
+  // Stage 1 validates UTF-8 as it indexes: a record it accepts is valid UTF-8, and the input is
+  // validated on its own only to tell why a record was refused (invalid UTF-8 comes first).
+  const auto refused = [&](InvalidReason reason) {
+    return simdjson::validate_utf8(value.data(), value.size()) ? reason
+                                                               : InvalidReason::kInvalidUtf8;
+  };
+  if (!reserve(plan.max_record_bytes)) return refused(InvalidReason::kTooLarge);
 
   // The padding after the value may hold bytes of an earlier, longer record: simdjson reads but
   // never trusts padding, so it is not cleared per record.
@@ -417,7 +523,7 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
 
   od::document doc;
   if (auto error = parser_.iterate(buffer_.get(), value.size(), buffer_capacity_).get(doc)) {
-    return fromParseError(error);
+    return refused(fromParseError(error));
   }
   od::json_type type;
   if (doc.type().get(type)) return InvalidReason::kInvalidJson;
@@ -438,44 +544,56 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
   // Every nulls field counts as null until the record shows it with a value.
   std::uint32_t null_mask =
       plan.null_fields.empty() ? 0u : (~0u >> (32 - plan.null_fields.size()));
+  const char* const end = buffer_.get() + value.size();
+  std::size_t position = 0;
   for (auto field_result : object) {
     // Used in place: copying the field out of its result costs a store-forwarding stall per key.
     if (field_result.error()) return InvalidReason::kInvalidJson;
     od::field&& field = std::move(field_result).value_unsafe();
     std::string_view key;
-    if (!readKey(field, key)) return InvalidReason::kInvalidJson;
-
-    const bool is_series = series_key.matches(key);
-    const bool is_event_time = event_time_key.matches(key);
-    const bool is_latency = latency_key.matches(key);
-    const bool is_count = count_key.matches(key);
-    if (!plan.null_fields.empty() || plan.track_fields) {
-      od::json_type field_type;
-      if (field.value().type().get(field_type)) return InvalidReason::kInvalidJson;
-      if (plan.track_fields) notes.fields.push_back(RawField{key, typeBit(field_type)});
-      if (field_type != od::json_type::null) {
-        for (std::size_t i = 0; i < plan.null_fields.size(); ++i) {
-          if (key == plan.null_fields[i]) null_mask &= ~(1u << i);
-        }
+    std::uint8_t roles = 0;
+    std::uint32_t nulls = 0;
+    if (!matchKnownKey(field.key().raw(), end, position, key, roles, nulls)) {
+      if (!readKey(field, key)) return InvalidReason::kInvalidJson;
+      roles = static_cast<std::uint8_t>((series_key.matches(key) ? kRoleSeries : 0) |
+                                        (event_time_key.matches(key) ? kRoleEventTime : 0) |
+                                        (latency_key.matches(key) ? kRoleLatency : 0) |
+                                        (count_key.matches(key) ? kRoleCount : 0));
+      for (std::size_t i = 0; i < plan.null_fields.size(); ++i) {
+        if (key == plan.null_fields[i]) nulls |= 1u << i;
       }
+      learnKey(position, key, key.data() == field.key().raw(), roles, nulls);
     }
-    if (!is_series && !is_event_time && !is_latency && !is_count) {
-      if (!skipValue(field.value(), 2)) return InvalidReason::kInvalidJson;
+    ++position;
+
+    od::value& field_value = field.value();
+    od::json_type field_type;
+    if (field_value.type().get(field_type)) return InvalidReason::kInvalidJson;
+    if (plan.track_fields) notes.fields.push_back(RawField{key, typeBit(field_type)});
+    if (field_type != od::json_type::null) null_mask &= ~nulls;
+    if (roles == 0) {
+      if (!skipTypedValue(field_value, field_type, 2)) return InvalidReason::kInvalidJson;
       continue;
     }
     // A value is read once even if the plan names its key for several roles.
     FieldValue read;
-    if (!readValue(field.value(), read)) return InvalidReason::kInvalidJson;
-    if (is_series) series = read;
-    if (is_event_time) event_time = read;
-    if (is_latency) latency = read;
-    if (is_count) count = read;
+    if (!readValue(field_value, field_type, read)) return InvalidReason::kInvalidJson;
+    if ((roles & kRoleSeries) != 0) series = read;
+    if ((roles & kRoleEventTime) != 0) event_time = read;
+    if ((roles & kRoleLatency) != 0) latency = read;
+    if ((roles & kRoleCount) != 0) count = read;
   }
   // The object closed; anything after it ("{...} x", "{...}{...}") is trailing content.
   const char* trailing = nullptr;
   if (doc.current_location().get(trailing) != simdjson::OUT_OF_BOUNDS) {
     return InvalidReason::kInvalidJson;
   }
+  if (keys_changed_ || position != keys_count_) {
+    keys_id_ = nextKeysId();
+    keys_count_ = position;
+    keys_changed_ = false;
+  }
+  notes.keys_id = keys_id_;
 
   std::string_view series_name = plan.dataset;
   if (plan.series_key.has_value()) {

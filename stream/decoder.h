@@ -61,6 +61,9 @@ struct DecodeNotes {
   bool latency_wrong_type = false;  // latency field present but not a non-negative number
   bool count_wrong_type = false;    // count_field present but not a non-negative number
   std::vector<RawField> fields;     // with plan.track_fields: every top-level field, in order
+  // Records of one decoder given the same keys_id had the same keys in the same order (the types
+  // may differ); a new sequence gets a new id, unique in the process. 0: none.
+  std::uint64_t keys_id = 0;
 };
 
 // Decodes JSON record values with simdjson's on-demand API, touching only the

@@ -2,17 +2,24 @@
 
 namespace vigil::stream {
 
-std::span<const detectors::FieldSeen> FieldInterner::intern(std::span<const RawField> raw) {
+std::span<const detectors::FieldSeen> FieldInterner::intern(std::span<const RawField> raw,
+                                                            std::uint64_t keys_id) {
   // Records of one dataset nearly always carry the same keys in the same
   // order: then the previous record's ids hold and only the types change.
+  // The decoder has already compared the keys when it says they are the same.
   if (raw.size() == last_names_.size() && raw.size() == out_.size()) {
-    bool same = true;
-    for (std::size_t i = 0; i < raw.size() && same; ++i) same = raw[i].name == last_names_[i];
+    bool same = keys_id != 0 && keys_id == last_keys_id_;
+    if (!same) {
+      same = true;
+      for (std::size_t i = 0; i < raw.size() && same; ++i) same = raw[i].name == last_names_[i];
+    }
     if (same) {
+      last_keys_id_ = keys_id;
       for (std::size_t i = 0; i < raw.size(); ++i) out_[i].types = raw[i].type;
       return out_;
     }
   }
+  last_keys_id_ = 0;
   out_.clear();
   last_names_.clear();
   bool all_tracked = true;
@@ -40,6 +47,7 @@ std::span<const detectors::FieldSeen> FieldInterner::intern(std::span<const RawF
   // path never has to skip an untracked field.
   if (all_tracked) {
     for (const RawField& f : raw) last_names_.emplace_back(f.name);
+    last_keys_id_ = keys_id;
   }
   return out_;
 }

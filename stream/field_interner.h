@@ -27,8 +27,10 @@ class FieldInterner {
 
   static constexpr std::size_t kMaxCached = 4 * detectors::FieldDictionary::kMaxFields;
 
-  // The ids of `raw`, valid until the next call.
-  std::span<const detectors::FieldSeen> intern(std::span<const RawField> raw);
+  // The ids of `raw`, valid until the next call. `keys_id` is the decoder's
+  // DecodeNotes::keys_id for `raw` (0: unknown).
+  std::span<const detectors::FieldSeen> intern(std::span<const RawField> raw,
+                                               std::uint64_t keys_id = 0);
 
  private:
   struct Hash {
@@ -41,6 +43,7 @@ class FieldInterner {
   std::unordered_map<std::string, std::optional<detectors::FieldId>, Hash, std::equal_to<>> cache_;
   std::vector<detectors::FieldSeen> out_;
   std::vector<std::string> last_names_;  // the key sequence out_ answers
+  std::uint64_t last_keys_id_ = 0;       // its decoder id; 0: none
 };
 
 }  // namespace vigil::stream

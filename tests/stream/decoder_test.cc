@@ -5,6 +5,7 @@
 #include <chrono>
 #include <limits>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -690,6 +691,123 @@ TEST(DecoderTest, MovedDecoderStillDecodes) {
   ASSERT_EQ(moved.decode(kValidRecord, kKafkaTime, obs, notes), std::nullopt);
   EXPECT_EQ(obs.series, "etl_orders_07");
   EXPECT_EQ(moved.plan().series_key, "pipeline_id");
+}
+
+// Everything a decode yields, copied out of the decoder's buffers.
+struct Decoded {
+  std::optional<InvalidReason> reason;
+  std::string series;
+  Timestamp event_time;
+  std::optional<double> latency_seconds;
+  double volume = 0;
+  std::uint32_t null_mask = 0;
+  bool latency_wrong_type = false;
+  bool count_wrong_type = false;
+  std::vector<std::pair<std::string, std::uint8_t>> fields;
+  bool operator==(const Decoded&) const = default;
+};
+
+Decoded decodeAll(Decoder& decoder, std::string_view value, DecodeNotes& notes) {
+  Observation obs;
+  Decoded d;
+  d.reason = decoder.decode(value, kKafkaTime, obs, notes);
+  if (d.reason) return d;
+  d.series = std::string(obs.series);
+  d.event_time = obs.event_time;
+  d.latency_seconds = obs.latency_seconds;
+  d.volume = obs.volume;
+  d.null_mask = obs.null_mask;
+  d.latency_wrong_type = notes.latency_wrong_type;
+  d.count_wrong_type = notes.count_wrong_type;
+  for (const RawField& f : notes.fields) d.fields.emplace_back(std::string(f.name), f.type);
+  return d;
+}
+
+// Records that mostly repeat the keys of the one before, with keys that differ from a wanted one
+// by a byte, a prefix, an escape or their length, values of every type, and now and then a record
+// that is cut short or malformed.
+std::string randomRecord(std::mt19937_64& rng, std::vector<std::string>& keys) {
+  static const std::vector<std::string> kKeys = {
+      "pipeline_id", "pipeline_ie", "pipeline_i", "pipeline_idx", R"(pipeline\u005fid)",
+      "ts",          "t",           "tsx",        "latency_ms",   "latency_mz",
+      "rows",        "user_id",     "amount",     "",             "a_key_longer_than_sixteen_bytes",
+      "status",      R"(st\"atus)"};
+  static const std::vector<std::string> kValues = {
+      R"("etl_07")", "42", "1736951520123", R"("2025-01-15T14:32:00.250Z")", "153.2", "-1", "null",
+      "true", R"({"a":[1,2]})", "[]", R"("x\ny")", "1e400", "0"};
+  std::uniform_int_distribution<std::size_t> key(0, kKeys.size() - 1);
+  std::uniform_int_distribution<std::size_t> val(0, kValues.size() - 1);
+  std::uniform_int_distribution<int> percent(0, 99);
+  if (keys.empty() || percent(rng) < 15) {
+    keys.clear();
+    const int n = 1 + percent(rng) % 9;
+    for (int i = 0; i < n; ++i) keys.push_back(kKeys[key(rng)]);
+    if (percent(rng) < 70) keys.insert(keys.begin(), {"pipeline_id", "ts"});
+  } else if (percent(rng) < 10) {
+    keys[static_cast<std::size_t>(percent(rng)) % keys.size()] = kKeys[key(rng)];
+  }
+  std::string out = "{";
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (i > 0) out += percent(rng) < 5 ? " , " : ",";
+    out += '"' + keys[i] + "\":" + kValues[val(rng)];
+  }
+  out += '}';
+  if (percent(rng) < 3) out.resize(out.size() / 2);
+  if (percent(rng) < 2) out.insert(out.size() / 2, "\"");
+  return out;
+}
+
+DecodePlan everyRolePlan() {
+  DecodePlan plan = pipelinePlan();
+  plan.count_field = "rows";
+  plan.null_fields = {"user_id", "amount", "ts"};
+  plan.track_fields = true;
+  return plan;
+}
+
+// A decoder that has seen records before (and matches their keys by position) yields exactly what
+// a fresh one does, record after record, on randomized input.
+TEST(DecoderTest, ReusedDecoderAgreesWithFreshOnes) {
+  std::mt19937_64 rng(7);
+  std::vector<std::string> keys;
+  Decoder reused(everyRolePlan());
+  DecodeNotes reused_notes;
+  int accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string value = randomRecord(rng, keys);
+    Decoder fresh(everyRolePlan());
+    DecodeNotes fresh_notes;
+    const Decoded expected = decodeAll(fresh, value, fresh_notes);
+    ASSERT_EQ(decodeAll(reused, value, reused_notes), expected) << value;
+    accepted += expected.reason ? 0 : 1;
+  }
+  EXPECT_GT(accepted, 2000);  // the comparison covered accepted records, not only rejections
+}
+
+// Records with the same keys in the same order share a keys id; another order gets another one.
+TEST(DecoderTest, KeysIdFollowsTheKeySequence) {
+  DecodePlan plan = pipelinePlan();
+  plan.track_fields = true;
+  Decoder decoder(plan);
+  Observation obs;
+  DecodeNotes notes;
+  ASSERT_EQ(decoder.decode(R"({"pipeline_id":"a","ts":1,"x":1})", kKafkaTime, obs, notes),
+            std::nullopt);
+  const std::uint64_t first = notes.keys_id;
+  ASSERT_EQ(decoder.decode(R"({"pipeline_id":"b","ts":2,"x":"s"})", kKafkaTime, obs, notes),
+            std::nullopt);
+  EXPECT_NE(first, 0u);
+  EXPECT_EQ(notes.keys_id, first);
+  ASSERT_EQ(decoder.decode(R"({"pipeline_id":"b","ts":2,"y":1})", kKafkaTime, obs, notes),
+            std::nullopt);
+  EXPECT_NE(notes.keys_id, first);
+  const std::uint64_t second = notes.keys_id;
+  // Rejected after its keys were read: the next record has the keys of the first, not the second.
+  ASSERT_EQ(decoder.decode(R"({"pipeline_id":"b","ts":2,"x":1,"z":tru})", kKafkaTime, obs, notes),
+            InvalidReason::kInvalidJson);
+  ASSERT_EQ(decoder.decode(R"({"pipeline_id":"b","ts":2,"x":1})", kKafkaTime, obs, notes),
+            std::nullopt);
+  EXPECT_NE(notes.keys_id, second);
 }
 
 // --- Plan and names -------------------------------------------------------------------------
