@@ -12,6 +12,7 @@ namespace vigil::detectors {
 
 struct DatasetDetector::SeriesState {
   bool judged_since_checkpoint = false;
+  bool in_alerting = false;  // listed in the detector's alerting_
   // The newest step end whose window the checks judged (restored from a
   // checkpoint: a rebuilt window does not teach the baselines a step twice).
   Timestamp judged_through = Timestamp::min();
@@ -134,9 +135,12 @@ std::unique_ptr<DatasetDetector> DatasetDetector::catchUp() {
 
 void DatasetDetector::adopt(DatasetDetector& other) {
   for (auto& [key, state] : other.series_) {
-    if (series_.find(key) == series_.end()) series_.emplace(key, std::move(state));
+    if (series_.find(key) != series_.end()) continue;
+    if (state->in_alerting) alerting_.insert(state.get());
+    series_.emplace(key, std::move(state));
   }
   other.series_.clear();
+  other.alerting_.clear();
   silenced_events_ += std::exchange(other.silenced_events_, 0);
   for (auto& evicted : other.evicted_checkpoints_) evicted_checkpoints_.push_back(std::move(evicted));
   other.evicted_checkpoints_.clear();
@@ -174,11 +178,29 @@ void DatasetDetector::updateRebuildFrom() {
   // a step), capped at the eviction age.
   const Timestamp through = evaluatedThrough();
   Timestamp from = through - settle_;
-  for (const auto& [key, state] : series_) {
-    const Timestamp since = state->breachedSince();
+  const auto include = [&](const SeriesState& state) {
+    const Timestamp since = state.breachedSince();
     if (since != Timestamp::max()) from = std::min(from, since - spec_.window - spec_.step * 2);
+  };
+  // Only alerting series can have a breach; the reference mode of
+  // judgeEverySeriesEveryStep() looks at all of them, so tests compare the two.
+  if (judges_every_series_) {
+    for (const auto& [key, state] : series_) include(*state);
+  } else {
+    for (const SeriesState* state : alerting_) include(*state);
   }
   rebuild_from_ = std::max(from, through - evict_after_);
+}
+
+void DatasetDetector::trackAlerting(SeriesState& state) {
+  const bool alerting = state.alerting();
+  if (alerting == state.in_alerting) return;
+  state.in_alerting = alerting;
+  if (alerting) {
+    alerting_.insert(&state);
+  } else {
+    alerting_.erase(&state);
+  }
 }
 
 DatasetDetector::SeriesState& DatasetDetector::stateFor(std::string_view key) {
@@ -651,6 +673,7 @@ void DatasetDetector::evaluateStep(Timestamp end, std::span<const SeriesStore* c
             evicted_checkpoints_.emplace_back(key, bytes);
             pending_checkpoints_.insert_or_assign(std::string(key), std::move(bytes));
           }
+          alerting_.erase(it->second.get());
           series_.erase(it);
         }
         *m.state = nullptr;
@@ -697,6 +720,7 @@ void DatasetDetector::evaluateStep(Timestamp end, std::span<const SeriesStore* c
   forEachDueSeries(end, stores, [&](std::string_view key, const Merged& m) {
     const std::size_t before = out.size();
     judge(key, m);
+    if (*m.state != nullptr) trackAlerting(**m.state);
     if (end <= m.silent_through && out.size() > before) {
       silenced_events_ += out.size() - before;
       out.resize(before);
@@ -724,6 +748,7 @@ void DatasetDetector::evaluateFreshness(Timestamp now, std::span<const SeriesSto
                                       *state.freshness)) {
       out.push_back(std::move(*e));
     }
+    trackAlerting(state);
   }
   std::stable_sort(out.begin() + static_cast<std::ptrdiff_t>(first_event), out.end(),
                    eventOrderLess);

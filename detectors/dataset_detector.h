@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -160,6 +161,8 @@ class DatasetDetector {
   // listed one by one; anything else lists them all afresh.
   void syncEntries(std::span<const SeriesStore* const> stores);
   void updateRebuildFrom();
+  // Lists or unlists a series in alerting_ after its alerts may have changed.
+  void trackAlerting(SeriesState& state);
   Timestamp groupDue(std::uint32_t g) const;
   void setDue(std::uint32_t g, Timestamp due);
   // The next step end after `end` at which judging group g can change anything
@@ -193,6 +196,9 @@ class DatasetDetector {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, std::unique_ptr<SeriesState>, KeyHash, std::equal_to<>> series_;
+  // The series with an alert firing or pending: the only ones rebuildFrom()
+  // depends on, so it is not computed from every series at every step.
+  std::unordered_set<const SeriesState*> alerting_;
   // The series of all stores, grouped by key. A group is one key: its
   // (series, store) pairs, the members, in store order. Groups get ids in the
   // order their keys are first listed and keep them while the stores only

@@ -103,6 +103,8 @@ DatasetSpec everyCheck(Duration for_duration, Duration keep_firing_for) {
 
 // Replays the input over two partition stores the way detect does (records
 // first, then evaluation up to the slowest partition), applying evictions.
+// Returns the events, and between them each new rebuildFrom() (what a rebuild
+// must re-read follows the alerts of every series, judged or not).
 std::vector<std::string> run(const DatasetSpec& spec, const std::vector<Record>& input,
                              bool every_series, DatasetDetector::ParallelFor parallel_for = {}) {
   DatasetDetector detector(spec);
@@ -114,6 +116,17 @@ std::vector<std::string> run(const DatasetSpec& spec, const std::vector<Record>&
   SeriesStore stores[2] = {SeriesStore(spec), SeriesStore(spec)};
   const SeriesStore* views[] = {&stores[0], &stores[1]};
   std::vector<FailureEvent> events;
+  std::vector<std::string> out;
+  Timestamp rebuild_from = Timestamp::min();
+  const auto advance = [&](Timestamp watermark) {
+    events.clear();
+    detector.advanceTo(watermark, views, events);
+    for (const FailureEvent& e : events) out.push_back(e.toJson());
+    if (detector.rebuildFrom() != rebuild_from) {
+      rebuild_from = detector.rebuildFrom();
+      out.push_back("rebuild_from " + std::to_string(toMillis(rebuild_from)));
+    }
+  };
   Timestamp newest[2] = {Timestamp::min(), Timestamp::min()};
   for (const Record& r : input) {
     Observation obs;
@@ -126,14 +139,12 @@ std::vector<std::string> run(const DatasetSpec& spec, const std::vector<Record>&
     if (watermark != Timestamp::min() && detector.isLate(r.time, watermark)) continue;
     stores[r.partition].add(obs);
     newest[r.partition] = std::max(newest[r.partition], r.time);
-    detector.advanceTo(std::min(newest[0], newest[1]), views, events);
+    advance(std::min(newest[0], newest[1]));
     for (const std::string& key : detector.takeEvicted()) {
       for (SeriesStore& s : stores) s.evict(key);
     }
   }
-  detector.advanceTo(input.back().time + std::chrono::hours(3), views, events);
-  std::vector<std::string> out;
-  for (const FailureEvent& e : events) out.push_back(e.toJson());
+  advance(input.back().time + std::chrono::hours(3));
   return out;
 }
 
