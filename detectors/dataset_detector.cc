@@ -526,26 +526,40 @@ Timestamp DatasetDetector::nextDue(Timestamp end, std::uint32_t g, const Merged&
     const WindowRing<StepStats>& ring = members_[k].series->ring;
     // A store takes a slot for a step only to add a record to it.
     const auto has_records = [&](Timestamp start) { return ring.holds(start); };
-    for (Timestamp s = end; s <= ring.newestStep(); s += step) {
-      if (has_records(s)) {
-        consider(s + step);
-        break;
+    // The window ending at E holds the steps starting at or after E - window.
+    Timestamp oldest = alignDown(end - spec_.window, step);
+    if (oldest < end - spec_.window) oldest += step;
+    // The first step with records at or after `end`, and the first in the window.
+    Timestamp ahead = Timestamp::max();
+    Timestamp first_in_window = Timestamp::max();
+    if (ring.fewHeld()) {
+      ring.forEachHeld([&](Timestamp s, const StepStats&) {
+        if (s >= end) ahead = std::min(ahead, s);
+        if (s >= oldest && s < end) first_in_window = std::min(first_in_window, s);
+      });
+    } else {
+      for (Timestamp s = end; s <= ring.newestStep(); s += step) {
+        if (has_records(s)) {
+          ahead = s;
+          break;
+        }
+      }
+      for (Timestamp s = oldest; s < end; s += step) {
+        if (has_records(s)) {
+          first_in_window = s;
+          break;
+        }
       }
     }
+    if (ahead != Timestamp::max()) consider(ahead + step);
     // The schema check reads the latest step for missing fields: once it
     // empties, a firing schema alert may clear (one that is not firing
     // stays clear: an empty latest step has nothing missing).
     if (schema_ && state->schema && state->schema->lifecycle.firing() && has_records(end - step)) {
       consider(next);
     }
-    // The window ending at E holds the steps starting at or after E - window.
-    Timestamp oldest = alignDown(end - spec_.window, step);
-    if (oldest < end - spec_.window) oldest += step;
-    for (Timestamp s = oldest; s < end; s += step) {
-      if (has_records(s)) {
-        consider(alignDown(s + spec_.window, step) + step);
-        break;
-      }
+    if (first_in_window != Timestamp::max()) {
+      consider(alignDown(first_in_window + spec_.window, step) + step);
     }
   }
   if (end - m.first_seen < spec_.window) consider(stepEndFrom(m.first_seen + spec_.window));

@@ -1,6 +1,7 @@
 #include "detectors/series_store.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <utility>
 #include <limits>
@@ -139,34 +140,62 @@ const SeriesStore::WindowTotals& SeriesStore::Series::windowAt(Timestamp end, Du
                       (end - window_end) % step == Duration{0} &&
                       (end - window_end) / step * 2 <= steps_in_window;
   bool extremes_known = slides;
-  if (slides) {
+  const auto enter = [&](const StepStats& entering) {
+    addCounts(w, entering);
+    if (!entering.latency.empty()) {
+      w.latency_min = w.latency.empty() ? entering.latency.min()
+                                        : std::min(w.latency_min, entering.latency.min());
+      w.latency_max = w.latency.empty() ? entering.latency.max()
+                                        : std::max(w.latency_max, entering.latency.max());
+      w.latency.merge(entering.latency);
+    }
+  };
+  const auto leave = [&](const StepStats& s) {
+    subtractCounts(w, s);
+    if (!s.latency.empty()) {
+      w.latency.subtract(s.latency);
+      // An extreme that leaves must be looked for again among the steps that stay.
+      if (s.latency.min() <= w.latency_min || s.latency.max() >= w.latency_max) {
+        extremes_known = false;
+      }
+    }
+  };
+  // The window ending at t leaves the step starting at t - back when it moves
+  // on; a window that is not a multiple of the step never includes the step
+  // straddling its lower edge.
+  const Duration back = step * (window / step);
+  if (slides && ring.fewHeld() &&
+      ring.pooled() < static_cast<std::size_t>((end - window_end) / step)) {
+    // A sparse series moved over many steps: its few held steps are visited
+    // instead of every step passed, and applied in the order the step by
+    // step slide below would meet them (at t: the step entering at t, then
+    // the one leaving at t).
+    struct Move {
+      Timestamp at;
+      bool leaves;
+      const StepStats* stats;
+    };
+    std::array<Move, 2 * WindowRing<StepStats>::kFewHeld> moves;
+    std::size_t n = 0;
+    ring.forEachHeld([&](Timestamp s, const StepStats& stats) {
+      if (s >= window_end && s < end) moves[n++] = Move{s, false, &stats};
+      if (s >= window_end - back && s < end - back) moves[n++] = Move{s + back, true, &stats};
+    });
+    std::sort(moves.begin(), moves.begin() + static_cast<std::ptrdiff_t>(n),
+              [](const Move& a, const Move& b) {
+                return a.at != b.at ? a.at < b.at : !a.leaves && b.leaves;
+              });
+    for (std::size_t i = 0; i < n; ++i) {
+      if (moves[i].leaves) {
+        leave(*moves[i].stats);
+      } else {
+        enter(*moves[i].stats);
+      }
+    }
+  } else if (slides) {
     for (; window_end < end; window_end += step) {
-      if (const StepStats* entering = ring.slotAt(window_end)) {
-        addCounts(w, *entering);
-        if (!entering->latency.empty()) {
-          w.latency_min = w.latency.empty() ? entering->latency.min()
-                                            : std::min(w.latency_min, entering->latency.min());
-          w.latency_max = w.latency.empty() ? entering->latency.max()
-                                            : std::max(w.latency_max, entering->latency.max());
-          w.latency.merge(entering->latency);
-        }
-      }
-      // The first step of the old window; a window that is not a multiple of
-      // the step never includes the step straddling its lower edge.
-      Timestamp leaving = alignDown(window_end - window, step);
-      if (leaving < window_end - window) leaving += step;
-      if (leaving < window_end + step - window) {
-        if (const StepStats* s = ring.slotAt(leaving)) {
-          subtractCounts(w, *s);
-          if (!s->latency.empty()) {
-            w.latency.subtract(s->latency);
-            // An extreme that leaves must be looked for again among the steps that stay.
-            if (s->latency.min() <= w.latency_min || s->latency.max() >= w.latency_max) {
-              extremes_known = false;
-            }
-          }
-        }
-      }
+      if (const StepStats* entering = ring.slotAt(window_end)) enter(*entering);
+      if (const StepStats* s = ring.slotAt(window_end - back)) leave(*s);
     }
   } else {
     w.latency.clear();
@@ -182,11 +211,20 @@ const SeriesStore::WindowTotals& SeriesStore::Series::windowAt(Timestamp end, Du
   if (!extremes_known) {
     double lo = std::numeric_limits<double>::infinity();
     double hi = -lo;
-    ring.forEachInWindow(end, [&](Timestamp, const StepStats& s) {
+    const auto widen = [&](Timestamp, const StepStats& s) {
       if (s.latency.empty()) return;
       lo = std::min(lo, s.latency.min());
       hi = std::max(hi, s.latency.max());
-    });
+    };
+    if (ring.fewHeld()) {
+      // In any order: the extremes do not depend on it.
+      const Timestamp lower = end - back;
+      ring.forEachHeld([&](Timestamp s, const StepStats& stats) {
+        if (s >= lower && s < end) widen(s, stats);
+      });
+    } else {
+      ring.forEachInWindow(end, widen);
+    }
     w.latency_min = lo;
     w.latency_max = hi;
   }

@@ -48,6 +48,16 @@ class WindowRing {
   template <class F>
   void forEachInWindow(Timestamp window_end, F&& f) const;
 
+  // Calls f(step_start, const Stat&) for every step the ring holds, in no
+  // particular order. Costs O(pooled()), not O(steps): a sparse series
+  // visits its few steps instead of every step of a range.
+  template <class F>
+  void forEachHeld(F&& f) const;
+  // At most this many Stats: walking the held steps costs less than walking
+  // a range of steps (each an index computation) longer than a few steps.
+  static constexpr std::size_t kFewHeld = 8;
+  bool fewHeld() const { return stats_.size() <= kFewHeld; }
+
   // The sub-window of the step starting at `step_start`, if the ring holds it.
   const Stat* slotAt(Timestamp step_start) const {
     const std::size_t i = indexOf(step_start);

@@ -87,6 +87,17 @@ std::uint32_t WindowRing<Stat>::takeStat(std::size_t i, Timestamp newest, Timest
 
 template <class Stat>
 template <class F>
+void WindowRing<Stat>::forEachHeld(F&& f) const {
+  // owner_[k] is the slot whose step stats_[k] holds; a slot whose
+  // statistics were taken by another step holds nothing (Timestamp::min()).
+  for (std::size_t k = 0; k < owner_.size(); ++k) {
+    const Timestamp s = starts_[owner_[k]];
+    if (s != Timestamp::min()) f(s, std::as_const(stats_[k]));
+  }
+}
+
+template <class Stat>
+template <class F>
 void WindowRing<Stat>::forEachInWindow(Timestamp window_end, F&& f) const {
   // The first step start at or after window_end - window; for a window that is not a multiple
   // of the step, the step straddling the lower edge is left out (its start is before it).

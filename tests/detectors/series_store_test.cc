@@ -97,6 +97,70 @@ TEST(SeriesStoreTest, SlidingTotalsEqualExactRecountWithLateRecords) {
   EXPECT_GT(late_into_totals, 1000) << "the test must exercise late records";
 }
 
+// A sparse series' window moved over many steps at once (its few held steps
+// visited, not every step passed) totals what the same window moved one step
+// at a time does, for windows that are a multiple of the step and not.
+TEST(SeriesStoreTest, SparseWindowMovedManyStepsEqualsOneStepAtATime) {
+  for (const Duration window : {Duration{std::chrono::minutes(5)}, Duration{seconds(295)}}) {
+    DatasetSpec spec = testing::baseSpec();
+    spec.window = window;
+    spec.nulls = NullsSpec{{"user_id"}, 0.5, std::nullopt};
+    // Room for 14 steps more than the window: a window judged up to 14 steps
+    // late still finds the steps that leave it (the detector judges a series
+    // before then, when its oldest step with records leaves).
+    spec.allowed_lateness = seconds(120);
+    SeriesStore each_step(spec);
+    SeriesStore strides(spec);
+    std::mt19937_64 rng(11);
+    std::lognormal_distribution<double> latency(std::log(0.2), 0.8);
+    const auto only = [](const SeriesStore& store) {
+      const SeriesStore::Series* series = nullptr;
+      store.forEachSeries([&](std::string_view, const SeriesStore::Series& s) { series = &s; });
+      return series;
+    };
+    Timestamp t = kT0;
+    Timestamp next_end = kT0 + spec.step;
+    Timestamp strides_due = next_end;
+    int compared = 0;
+    int moved_over_held = 0;  // moves that visit the held steps, not the steps passed
+    Timestamp strides_end = Timestamp::min();
+    for (SeriesStore* store : {&each_step, &strides}) store->add(Observation{"etl_1", t, 0.1});
+    for (int i = 0; i < 6000; ++i) {
+      // Sparse: a record every 0 to 150 s, now and then several in a step.
+      t += Duration{rng() % 4 == 0 ? static_cast<std::int64_t>(rng() % 3000)
+                                   : static_cast<std::int64_t>(rng() % 200'000)};
+      for (; next_end <= t; next_end += spec.step) {
+        const auto& a = only(each_step)->windowAt(next_end, spec.window, spec.step);
+        if (next_end != strides_due) continue;
+        const auto& ring = only(strides)->ring;
+        const std::int64_t moved = (next_end - strides_end) / spec.step;
+        moved_over_held += strides_end != Timestamp::min() && ring.fewHeld() &&
+                           moved * 2 <= spec.window / spec.step &&
+                           ring.pooled() < static_cast<std::size_t>(moved);
+        const auto& b = only(strides)->windowAt(next_end, spec.window, spec.step);
+        strides_end = next_end;
+        strides_due += spec.step * static_cast<std::int64_t>(1 + rng() % 14);
+        ASSERT_EQ(b.records, a.records) << i;
+        ASSERT_EQ(b.nulls, a.nulls) << i;
+        ASSERT_EQ(b.latency.count(), a.latency.count()) << i;
+        if (a.latency.empty()) continue;
+        EXPECT_EQ(b.latency.min(), a.latency.min()) << i;
+        EXPECT_EQ(b.latency.max(), a.latency.max()) << i;
+        for (const double q : {0.0, 0.5, 0.95, 0.99, 1.0}) {
+          EXPECT_EQ(b.latency.quantile(q), a.latency.quantile(q)) << i << " q " << q;
+        }
+        ++compared;
+      }
+      if (strides_due < next_end) strides_due = next_end;
+      const Observation obs{"etl_1", t, latency(rng), 1, static_cast<std::uint32_t>(rng() & 1u)};
+      ASSERT_EQ(each_step.add(obs), SeriesStore::AddResult::kAdded);
+      ASSERT_EQ(strides.add(obs), SeriesStore::AddResult::kAdded);
+    }
+    EXPECT_GT(compared, 1000);
+    EXPECT_GT(moved_over_held, 50);
+  }
+}
+
 // A window holds one record shape until another shape arrives; from then on
 // it is mixed until every step that may hold the old shape has left it, and
 // a late record of an old shape makes it mixed again.
