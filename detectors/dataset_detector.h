@@ -157,6 +157,8 @@ class DatasetDetector {
   // Brings the groups of series up to date with the stores, and makes every
   // series that received records due at `end`.
   void refreshSchedule(Timestamp end, std::span<const SeriesStore* const> stores);
+  // Sorts due_now_ (distinct group ids) into group order.
+  void sortDueNow();
   // Brings the groups of series up to date with the stores: new series are
   // listed one by one; anything else lists them all afresh.
   void syncEntries(std::span<const SeriesStore* const> stores);
@@ -238,6 +240,7 @@ class DatasetDetector {
   // buckets; only the one matching its `queued` counts.
   std::map<Timestamp, std::vector<std::uint32_t>> due_;
   std::vector<std::uint32_t> due_now_;  // scratch
+  std::vector<std::uint64_t> due_bits_;  // scratch of sortDueNow(): a bit per group
   bool learns_every_step_ = false;     // an adaptive bound observes every step
   bool judges_every_series_ = false;
   ParallelFor parallel_for_;
