@@ -49,8 +49,12 @@ std::optional<FailureEvent> SchemaCheck::evaluate(const FieldSet& window, const 
   // Fields outside the reference, and reference fields with a new type.
   FieldSet drift;
   std::vector<std::string> added, changed;
+  // Both are sorted by id: one pass over the two, not a search per field.
+  const auto reference = state.reference->fields();
+  auto ref = reference.begin();
   for (const FieldSeen& f : window.fields()) {
-    const std::uint8_t known = state.reference->types(f.id);
+    while (ref != reference.end() && ref->id < f.id) ++ref;
+    const std::uint8_t known = ref != reference.end() && ref->id == f.id ? ref->types : 0;
     if (known == 0) {
       if (!alert_on_new_fields_) continue;
       drift.add(f);
