@@ -1,5 +1,7 @@
 #include "detectors/latency_check.h"
 
+#include <array>
+
 namespace vigil::detectors {
 namespace {
 
@@ -32,8 +34,11 @@ std::optional<FailureEvent> LatencyCheck::evaluate(const QuantileSketch& window_
     state.lifecycle.update(Condition::kUnknown, end);
     return std::nullopt;
   }
-  const double p95 = window_latency.quantile(0.95);
-  const double p99 = window_latency.quantile(0.99);
+  static constexpr std::array<double, 2> kQuantiles = {0.95, 0.99};
+  std::array<double, 2> p{};
+  window_latency.quantiles(kQuantiles, p);
+  const double p95 = p[0];
+  const double p99 = p[1];
   const bool p99_out = p99_max_ && p99 > *p99_max_;
   const bool p95_out = p95_max_ && p95 > *p95_max_;
   AdaptiveJudgement learned;

@@ -289,36 +289,87 @@ void QuantileSketch::clear() {
 }
 
 double QuantileSketch::quantile(double q) const {
-  if (count_ == 0 || std::isnan(q)) return std::numeric_limits<double>::quiet_NaN();
-  q = std::clamp(q, 0.0, 1.0);
-  const auto rank = static_cast<std::uint64_t>(std::floor(q * static_cast<double>(count_ - 1)));
-  if (rank < zero_count_) return 0;
-  // The extreme ranks are the exact min and max, while the sketch knows them.
-  if (extremes_exact_ && rank == 0) return min_;
-  if (extremes_exact_ && rank == count_ - 1) return max_;
+  double out = 0;
+  quantiles(std::span<const double>(&q, 1), std::span<double>(&out, 1));
+  return out;
+}
+
+void QuantileSketch::quantiles(std::span<const double> qs, std::span<double> out) const {
+  // Ascending qs have ascending ranks: one walk over the buckets answers, in
+  // order, every q that is not answered by a rule first. Chunks keep the
+  // ranks on the stack.
+  constexpr std::size_t kChunk = 8;
+  if (qs.size() > kChunk) {
+    quantiles(qs.first(kChunk), out.first(kChunk));
+    quantiles(qs.subspan(kChunk), out.subspan(kChunk));
+    return;
+  }
+  constexpr std::uint64_t kAnswered = std::numeric_limits<std::uint64_t>::max();
+  std::array<std::uint64_t, kChunk> ranks;
+  bool walks = false;
+  for (std::size_t i = 0; i < qs.size(); ++i) {
+    ranks[i] = kAnswered;
+    if (count_ == 0 || std::isnan(qs[i])) {
+      out[i] = std::numeric_limits<double>::quiet_NaN();
+      continue;
+    }
+    const double q = std::clamp(qs[i], 0.0, 1.0);
+    const auto rank = static_cast<std::uint64_t>(std::floor(q * static_cast<double>(count_ - 1)));
+    if (rank < zero_count_) {
+      out[i] = 0;
+    } else if (extremes_exact_ && rank == 0) {
+      // The extreme ranks are the exact min and max, while the sketch knows them.
+      out[i] = min_;
+    } else if (extremes_exact_ && rank == count_ - 1) {
+      out[i] = max_;
+    } else {
+      ranks[i] = rank;
+      walks = true;
+    }
+  }
+  if (!walks) return;
   const double lo = extremes_exact_ ? min_ : -std::numeric_limits<double>::infinity();
   const double hi = extremes_exact_ ? max_ : std::numeric_limits<double>::infinity();
+  std::size_t next = 0;  // the first q not answered yet, and its rank
+  std::uint64_t target = kAnswered;
+  const auto skipAnswered = [&] {
+    while (next < qs.size() && ranks[next] == kAnswered) ++next;
+    target = next < qs.size() ? ranks[next] : kAnswered;
+  };
+  skipAnswered();
   std::uint64_t seen = zero_count_;
+  // Called once the walk has seen more than `target` values: answers every q
+  // whose rank falls in the bucket at `index`.
+  const auto reach = [&](int index) {
+    do {
+      // Every value in the bucket lies in [min, max]; clamping can only reduce the error.
+      out[next++] = std::clamp(valueOf(index), lo, hi);
+      skipAnswered();
+    } while (seen > target);
+  };
+  double beyond = max_;  // for ranks the walk does not reach
   if (!dense_) {
     std::array<SparseBucket, kSparseLimit> sorted;
     std::copy(sparse_.begin(), sparse_.end(), sorted.begin());
     const auto end = sorted.begin() + static_cast<std::ptrdiff_t>(sparse_.size());
     std::sort(sorted.begin(), end,
               [](const SparseBucket& a, const SparseBucket& b) { return a.index < b.index; });
-    for (auto it = sorted.begin(); it != end; ++it) {
+    for (auto it = sorted.begin(); it != end && next < qs.size(); ++it) {
       seen += it->count;
-      if (seen > rank) return std::clamp(valueOf(it->index), lo, hi);
+      if (seen > target) reach(it->index);
     }
-    return extremes_exact_ || sparse_.empty() ? max_ : valueOf(sorted[sparse_.size() - 1].index);
-  }
-  for (int k = used_first_; k <= used_last_; ++k) {
-    seen += buckets_[static_cast<std::size_t>(k)];
-    if (seen > rank) {
-      // Every value in the bucket lies in [min, max]; clamping can only reduce the error.
-      return std::clamp(valueOf(offset_ + k), lo, hi);
+    if (!extremes_exact_ && !sparse_.empty()) beyond = valueOf(sorted[sparse_.size() - 1].index);
+  } else {
+    for (int k = used_first_; k <= used_last_; ++k) {
+      seen += buckets_[static_cast<std::size_t>(k)];
+      if (seen > target) {
+        reach(offset_ + k);
+        if (next == qs.size()) break;
+      }
     }
+    // Only reachable when a saturated counter lost counts.
   }
-  return max_;  // only reachable when a saturated counter lost counts
+  for (; next < qs.size(); skipAnswered()) out[next++] = beyond;
 }
 
 double QuantileSketch::min() const {

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace vigil::detectors {
@@ -67,6 +68,8 @@ class QuantileSketch {
 
   // q in [0, 1]. Returns NaN when empty.
   double quantile(double q) const;
+  // quantile(q) of each q in `qs` (ascending) into `out`, in one walk over the buckets.
+  void quantiles(std::span<const double> qs, std::span<double> out) const;
 
   std::uint64_t count() const { return count_; }
   bool empty() const { return count_ == 0; }

@@ -146,6 +146,40 @@ TEST(SketchTest, MergeOfDisjointSplitsAnswersLikeSingleSketch) {
   }
 }
 
+// Several quantiles read in one walk equal each read on its own, for sparse
+// and dense sketches, with zeros, and after a subtraction (inexact extremes).
+TEST(SketchTest, QuantilesInOneWalkEqualQuantileOneByOne) {
+  std::mt19937_64 rng(5);
+  std::lognormal_distribution<double> value(std::log(0.2), 1.5);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (int trial = 0; trial < 2000; ++trial) {
+    QuantileSketch sketch;
+    QuantileSketch part;
+    const int n = static_cast<int>(rng() % (trial % 2 == 0 ? 12 : 400));
+    for (int i = 0; i < n; ++i) {
+      const double v = rng() % 10 == 0 ? 0.0 : value(rng);
+      sketch.add(v);
+      if (rng() % 3 == 0) part.add(v);
+    }
+    if (trial % 3 == 0) {
+      sketch.merge(part);
+      sketch.subtract(part);
+    }
+    std::vector<double> qs(1 + rng() % 12);
+    for (double& q : qs) q = rng() % 5 == 0 ? static_cast<double>(rng() % 2) : unit(rng);
+    std::sort(qs.begin(), qs.end());
+    std::vector<double> out(qs.size());
+    sketch.quantiles(qs, out);
+    for (std::size_t i = 0; i < qs.size(); ++i) {
+      const double one = sketch.quantile(qs[i]);
+      if (std::isnan(one)) {
+        EXPECT_TRUE(std::isnan(out[i])) << trial;
+      } else {
+        EXPECT_EQ(out[i], one) << "trial " << trial << " q " << qs[i];
+      }
+    }
+  }
+}
 // Proves an empty sketch has no quantile, min or max rather than a made-up 0.
 TEST(SketchTest, EmptySketchReturnsNaN) {
   const QuantileSketch sketch;
