@@ -401,10 +401,6 @@ struct Decoder::Impl {
   std::optional<InvalidReason> checkNotObject(od::document& doc, od::json_type type,
                                               std::size_t size) noexcept;
 
-  // The key at `position` of the record being decoded, matched against the one the records before
-  // had there. False when it differs (or none is known): the caller reads it the long way.
-  bool matchKnownKey(const char* raw, const char* end, std::size_t position, std::string_view& key,
-                     std::uint8_t& roles, std::uint32_t& nulls) const noexcept;
   // Remembers `key` at `position`; `raw` is false for a key that had escapes, which is never
   // matched by its bytes.
   void learnKey(std::size_t position, std::string_view key, bool raw, std::uint8_t roles,
@@ -419,9 +415,9 @@ struct Decoder::Impl {
   // its position is settled by one comparison of its bytes: no scan for its end, no test against
   // every name the plan wants.
   struct KnownKey {
-    std::string quoted;        // the key and its closing quote; empty: nothing to match
-    std::uint8_t roles = 0;    // KeyRole bits
-    std::uint32_t nulls = 0;   // bit i: the key is plan.null_fields[i]
+    std::string quoted;       // the key and its closing quote; empty: nothing to match
+    std::uint8_t roles = 0;   // KeyRole bits
+    std::uint32_t nulls = 0;  // bit i: the key is plan.null_fields[i]
   };
   std::vector<KnownKey> known_keys_;
   // The key sequence of the last record decoded whole: its id, its length, and whether
@@ -429,23 +425,26 @@ struct Decoder::Impl {
   std::uint64_t keys_id_ = 0;
   std::size_t keys_count_ = 0;
   bool keys_changed_ = true;
-};
 
-bool Decoder::Impl::matchKnownKey(const char* raw, const char* end, std::size_t position,
-                                  std::string_view& key, std::uint8_t& roles,
-                                  std::uint32_t& nulls) const noexcept {
-  if (position >= known_keys_.size()) return false;
-  const KnownKey& known = known_keys_[position];
-  const std::size_t n = known.quoted.size();
-  // Bytes equal up to a quote: the known key has no backslash, so that quote closes this key.
-  if (n == 0 || n > static_cast<std::size_t>(end - raw) || !sameBytes(raw, known.quoted.data(), n)) {
-    return false;
+  // The key at `position` of the record being decoded, matched against the one the records before
+  // had there. False when it differs (or none is known): the caller reads it the long way. Defined
+  // here, inline: it runs for every key.
+  bool matchKnownKey(const char* raw, const char* end, std::size_t position, std::string_view& key,
+                     std::uint8_t& roles, std::uint32_t& nulls) const noexcept {
+    if (position >= known_keys_.size()) return false;
+    const KnownKey& known = known_keys_[position];
+    const std::size_t n = known.quoted.size();
+    // Bytes equal up to a quote: the known key has no backslash, so that quote closes this key.
+    if (n == 0 || n > static_cast<std::size_t>(end - raw) ||
+        !sameBytes(raw, known.quoted.data(), n)) {
+      return false;
+    }
+    key = std::string_view(raw, n - 1);
+    roles = known.roles;
+    nulls = known.nulls;
+    return true;
   }
-  key = std::string_view(raw, n - 1);
-  roles = known.roles;
-  nulls = known.nulls;
-  return true;
-}
+};
 
 void Decoder::Impl::learnKey(std::size_t position, std::string_view key, bool raw,
                              std::uint8_t roles, std::uint32_t nulls) {
