@@ -230,8 +230,8 @@ bool readValue(od::value& value, od::json_type type, FieldValue& out) noexcept {
 // Keys are compared unescaped. Almost no key has an escape, so the raw bytes are used unless a
 // backslash comes before the closing quote; only then is the key unescaped (into the parser's
 // string buffer).
-bool readKey(od::field& field, std::string_view& key) noexcept {
-  const char* const begin = field.key().raw();
+// `begin` is the field's raw key (field.key().raw(), read once: unescaping consumes the key).
+bool readKey(od::field& field, const char* begin, std::string_view& key) noexcept {
   const char* end = begin;
   // Stage 1 guarantees the key's closing quote exists, so the scan stays inside the buffer.
   while (*end != '"' && *end != '\\') ++end;
@@ -552,8 +552,9 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
     std::string_view key;
     std::uint8_t roles = 0;
     std::uint32_t nulls = 0;
-    if (!matchKnownKey(field.key().raw(), end, position, key, roles, nulls)) {
-      if (!readKey(field, key)) return InvalidReason::kInvalidJson;
+    const char* const raw_key = field.key().raw();
+    if (!matchKnownKey(raw_key, end, position, key, roles, nulls)) {
+      if (!readKey(field, raw_key, key)) return InvalidReason::kInvalidJson;
       roles = static_cast<std::uint8_t>((series_key.matches(key) ? kRoleSeries : 0) |
                                         (event_time_key.matches(key) ? kRoleEventTime : 0) |
                                         (latency_key.matches(key) ? kRoleLatency : 0) |
@@ -561,7 +562,7 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
       for (std::size_t i = 0; i < plan.null_fields.size(); ++i) {
         if (key == plan.null_fields[i]) nulls |= 1u << i;
       }
-      learnKey(position, key, key.data() == field.key().raw(), roles, nulls);
+      learnKey(position, key, key.data() == raw_key, roles, nulls);
     }
     ++position;
 
