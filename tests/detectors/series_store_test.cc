@@ -133,8 +133,9 @@ TEST(SeriesStoreTest, SparseWindowMovedManyStepsEqualsOneStepAtATime) {
         const auto& a = only(each_step)->windowAt(next_end, spec.window, spec.step);
         if (next_end != strides_due) continue;
         const auto& ring = only(strides)->ring;
-        const std::int64_t moved = (next_end - strides_end) / spec.step;
-        moved_over_held += strides_end != Timestamp::min() && ring.fewHeld() &&
+        const bool moved_before = strides_end != Timestamp::min();
+        const std::int64_t moved = moved_before ? (next_end - strides_end) / spec.step : 0;
+        moved_over_held += moved_before && ring.fewHeld() &&
                            moved * 2 <= spec.window / spec.step &&
                            ring.pooled() < static_cast<std::size_t>(moved);
         const auto& b = only(strides)->windowAt(next_end, spec.window, spec.step);
