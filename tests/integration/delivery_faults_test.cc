@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -36,14 +37,16 @@ std::map<int, std::int64_t> committedOffsets(const std::string& bootstrap, const
   return testing::committedOffsets(bootstrap, group, topic, kPartitions);
 }
 
-// Per partition, the (offset, event time in ms) of every input record, read
-// by assignment (no consumer group to join: the embedded broker now and then
-// answers a new group's JoinGroup only after about 45 s).
-std::map<int, std::vector<std::pair<std::int64_t, std::int64_t>>> inputTimes(
-    const std::string& bootstrap, const std::string& topic, std::size_t expected) {
+// Per partition, the (offset, event time in ms) of every input record.
+using InputTimes = std::map<int, std::vector<std::pair<std::int64_t, std::int64_t>>>;
+
+// The input's times, read by assignment (no consumer group to join: the
+// embedded broker now and then answers a new group's JoinGroup only after
+// about 45 s).
+InputTimes inputTimes(const std::string& bootstrap, const std::string& topic, std::size_t expected) {
   std::string error;
   auto reader = stream::TopicReader::create({{"bootstrap.servers", bootstrap}}, topic, error);
-  std::map<int, std::vector<std::pair<std::int64_t, std::int64_t>>> out;
+  InputTimes out;
   if (!reader) return out;
   std::vector<stream::TopicReader::Item> items;
   std::size_t n = 0;
@@ -59,6 +62,48 @@ std::map<int, std::vector<std::pair<std::int64_t, std::int64_t>>> inputTimes(
     }
   }
   return out;
+}
+
+// On every partition, `group` committed nothing past the first record whose
+// event time is at or after `bound_ms` (`what` caused at that time is not
+// acknowledged), and the input does run past that record.
+void expectNothingCommittedFrom(const std::string& bootstrap, const std::string& group,
+                                const std::string& topic, const InputTimes& times,
+                                std::int64_t bound_ms, const std::string& what) {
+  const auto committed = committedOffsets(bootstrap, group, topic);
+  for (const auto& [partition, offsets] : times) {
+    std::int64_t limit = offsets.back().first + 1;
+    for (const auto& [offset, ts] : offsets) {
+      if (ts >= bound_ms) {
+        limit = offset;
+        break;
+      }
+    }
+    const auto it = committed.find(partition);
+    const std::int64_t at = it == committed.end() ? -1 : it->second;
+    EXPECT_LE(at, limit) << "partition " << partition << " committed past " << what;
+    EXPECT_LT(limit, offsets.back().first + 1) << "the input must run past " << what;
+  }
+}
+
+// Waits up to 30 s for `group` to commit the end of every partition of
+// `times`, calling `each_round` between polls; expects it did.
+void expectCommitsReachTheEnd(const std::string& bootstrap, const std::string& group,
+                              const std::string& topic, const InputTimes& times,
+                              const std::function<void()>& each_round = [] {}) {
+  std::map<int, std::int64_t> done;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    each_round();
+    done = committedOffsets(bootstrap, group, topic);
+    bool all = true;
+    for (const auto& [partition, offsets] : times) all &= done[partition] == offsets.back().first + 1;
+    if (all) break;
+    std::this_thread::sleep_for(milliseconds(500));
+  }
+  for (const auto& [partition, offsets] : times) {
+    EXPECT_EQ(done[partition], offsets.back().first + 1) << "partition " << partition;
+  }
 }
 
 // Every partition of `topic` led by broker `id`.
@@ -170,20 +215,8 @@ TEST(DeliveryFaultsTest, NothingCommittedPastAnUndeliveredEvent) {
   // lookahead (2 steps + the lateness of one step) past that step end: the
   // commit must not have reached it.
   const std::int64_t bound = detectors::toMillis(first_event) + 4 * 10'000;
-  const auto committed = committedOffsets(broker.bootstrap(), "df", "df.events");
-  for (const auto& [partition, offsets] : times) {
-    std::int64_t limit = offsets.back().first + 1;
-    for (const auto& [offset, ts] : offsets) {
-      if (ts >= bound) {
-        limit = offset;
-        break;
-      }
-    }
-    const auto it = committed.find(partition);
-    const std::int64_t at = it == committed.end() ? -1 : it->second;
-    EXPECT_LE(at, limit) << "partition " << partition << " committed past an undelivered event";
-    EXPECT_LT(limit, offsets.back().first + 1) << "the input must run past the first event";
-  }
+  expectNothingCommittedFrom(broker.bootstrap(), "df", "df.events", times, bound,
+                             "an undelivered event");
 
   // The leader comes back: every event arrives, and the commits reach the end.
   ASSERT_EQ(broker.control("POST", "/brokers/2/up").status, 200);
@@ -192,18 +225,7 @@ TEST(DeliveryFaultsTest, NothingCommittedPastAnUndeliveredEvent) {
       [&](const std::vector<std::string>& v) { return v.size() >= expected.size(); }, seconds(60));
   EXPECT_EQ(distinctJudgedEvents(events, "2025-01-15T14:20:00Z"),
             distinctJudgedEvents(expected, "2025-01-15T14:20:00Z"));
-  std::map<int, std::int64_t> done;
-  const auto commit_deadline = std::chrono::steady_clock::now() + seconds(30);
-  while (std::chrono::steady_clock::now() < commit_deadline) {
-    done = committedOffsets(broker.bootstrap(), "df", "df.events");
-    bool all = true;
-    for (const auto& [partition, offsets] : times) all &= done[partition] == offsets.back().first + 1;
-    if (all) break;
-    std::this_thread::sleep_for(milliseconds(500));
-  }
-  for (const auto& [partition, offsets] : times) {
-    EXPECT_EQ(done[partition], offsets.back().first + 1) << "partition " << partition;
-  }
+  expectCommitsReachTheEnd(broker.bootstrap(), "df", "df.events", times);
   EXPECT_EQ(detect.terminate(), 0);
 }
 
@@ -391,20 +413,8 @@ TEST(DeliveryFaultsTest, ProduceErrorsThenLeaderDownLoseNothing) {
   const std::int64_t bound = detectors::toMillis(decided_at) + 4 * 10'000;
   const auto times = inputTimes(broker.bootstrap(), "pe.events", records);
   ASSERT_EQ(times.size(), static_cast<std::size_t>(kPartitions));
-  const auto committed = committedOffsets(broker.bootstrap(), "pe", "pe.events");
-  for (const auto& [partition, offsets] : times) {
-    std::int64_t limit = offsets.back().first + 1;
-    for (const auto& [offset, ts] : offsets) {
-      if (ts >= bound) {
-        limit = offset;
-        break;
-      }
-    }
-    const auto it = committed.find(partition);
-    const std::int64_t at = it == committed.end() ? -1 : it->second;
-    EXPECT_LE(at, limit) << "partition " << partition << " committed past an unacknowledged event";
-    EXPECT_LT(limit, offsets.back().first + 1) << "the input must run past that event";
-  }
+  expectNothingCommittedFrom(broker.bootstrap(), "pe", "pe.events", times, bound,
+                             "an unacknowledged event");
 
   // The leader comes back: every event arrives, and the commits reach the end.
   ASSERT_EQ(broker.control("POST", "/brokers/2/up").status, 200);
@@ -418,19 +428,8 @@ TEST(DeliveryFaultsTest, ProduceErrorsThenLeaderDownLoseNothing) {
       },
       seconds(60));
   EXPECT_EQ(ids, expected_ids) << log;
-  std::map<int, std::int64_t> done;
-  deadline = std::chrono::steady_clock::now() + seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    log += detect.drainErr();
-    done = committedOffsets(broker.bootstrap(), "pe", "pe.events");
-    bool all = true;
-    for (const auto& [partition, offsets] : times) all &= done[partition] == offsets.back().first + 1;
-    if (all) break;
-    std::this_thread::sleep_for(milliseconds(500));
-  }
-  for (const auto& [partition, offsets] : times) {
-    EXPECT_EQ(done[partition], offsets.back().first + 1) << "partition " << partition;
-  }
+  expectCommitsReachTheEnd(broker.bootstrap(), "pe", "pe.events", times,
+                           [&] { log += detect.drainErr(); });
   m = metrics();
   EXPECT_EQ(m.in_flight, 0);
   EXPECT_EQ(m.recreations, after_errors.recreations) << "a leader down is no fatal error";
