@@ -408,6 +408,7 @@ struct Decoder::Impl {
 
   std::unique_ptr<char[]> buffer_;  // NOLINT(modernize-avoid-c-arrays): raw, padded bytes
   std::size_t buffer_capacity_ = 0;
+  std::size_t buffer_initialized_ = 0;  // bytes of buffer_ written or zeroed so far
   od::parser parser_;
 
   // The keys of the records before, by position, with what the plan makes of each. Records of a
@@ -466,10 +467,13 @@ bool Decoder::Impl::reserve(std::uint64_t max_record_bytes) noexcept {
   const std::size_t wanted =
       static_cast<std::size_t>(max_record_bytes) + simdjson::SIMDJSON_PADDING;
   if (buffer_capacity_ >= wanted) return true;
-  // Sized for the largest accepted record at once, so this happens at most once per plan.
-  // Zeroed once so that no read of the padding ever touches uninitialised memory.
-  buffer_.reset(new (std::nothrow) char[wanted]());
+  // Sized for the largest accepted record at once, so this happens at most once per plan. Not
+  // zeroed here: a decoder per partition and dataset would touch every page of a buffer most of
+  // which no record reaches. decode() zeroes the bytes up to a record's padding the first time a
+  // record reaches them.
+  buffer_.reset(new (std::nothrow) char[wanted]);
   buffer_capacity_ = buffer_ ? wanted : 0;
+  buffer_initialized_ = 0;
   return buffer_ != nullptr;
 }
 
@@ -517,8 +521,15 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
   if (!reserve(plan.max_record_bytes)) return refused(InvalidReason::kTooLarge);
 
   // The padding after the value may hold bytes of an earlier, longer record: simdjson reads but
-  // never trusts padding, so it is not cleared per record.
+  // never trusts padding, so it is not cleared per record; only bytes no record reached before
+  // are zeroed, so that no read of the padding touches uninitialised memory.
   std::memcpy(buffer_.get(), value.data(), value.size());
+  if (const std::size_t padded = value.size() + simdjson::SIMDJSON_PADDING;
+      padded > buffer_initialized_) {
+    const std::size_t from = std::max(buffer_initialized_, value.size());
+    std::memset(buffer_.get() + from, 0, padded - from);
+    buffer_initialized_ = padded;
+  }
 
   od::document doc;
   if (auto error = parser_.iterate(buffer_.get(), value.size(), buffer_capacity_).get(doc)) {
