@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  librdkafka-dev libtbb-dev libboost-dev prometheus-cpp-dev libcivetweb-dev
+  librdkafka-dev libtbb-dev libtbbmalloc2 libboost-dev prometheus-cpp-dev libcivetweb-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsimdjson-dev libyaml-cpp-dev
   libcurl4-openssl-dev nlohmann-json3-dev
   prometheus prometheus-alertmanager
