@@ -1,6 +1,7 @@
 #include "detectors/dataset_detector.h"
 
 #include <bit>
+#include <iterator>
 #include <numeric>
 
 #include <algorithm>
@@ -90,7 +91,6 @@ struct DatasetDetector::Merged {
   void clear() {
     records = 0;
     volume = 0;
-    std::fill(nulls.begin(), nulls.end(), 0);
     latency = nullptr;
     fields = nullptr;
     latest_records = 0;
@@ -100,6 +100,30 @@ struct DatasetDetector::Merged {
     silent_through = Timestamp::min();
   }
 };
+
+// What one block of a parallel pass found; the calling thread applies it.
+struct DatasetDetector::Block {
+  Merged merged;
+  std::vector<FailureEvent> events;
+  std::vector<std::pair<std::uint32_t, Timestamp>> due;  // (group, its next judgement)
+  std::vector<SeriesState*> alerting_changed;  // to list in or unlist from alerting_
+  std::vector<std::uint32_t> shared;           // groups left to the calling thread
+  std::uint64_t silenced = 0;
+
+  void clear() {
+    events.clear();
+    due.clear();
+    alerting_changed.clear();
+    shared.clear();
+    silenced = 0;
+  }
+};
+
+namespace {
+
+const FieldSet kNoFields;
+
+}  // namespace
 
 DatasetDetector::DatasetDetector(DatasetSpec spec, FreshnessMode mode)
     : DatasetDetector(std::move(spec), mode, std::make_shared<FieldDictionary>()) {}
@@ -130,6 +154,7 @@ std::unique_ptr<DatasetDetector> DatasetDetector::catchUp() {
   std::unique_ptr<DatasetDetector> d(new DatasetDetector(spec_, freshness_mode_, fields_));
   d->checkpoint_source_ = this;
   d->parallel_for_ = parallel_for_;
+  d->block_series_ = block_series_;
   d->judges_every_series_ = judges_every_series_;
   return d;
 }
@@ -501,7 +526,7 @@ void DatasetDetector::setDue(std::uint32_t g, Timestamp due) {
   Group& group = groups_[g];
   forEachMember(group, [&](const Member& member) { member.series->due = due; });
   // One queue entry per group at a time, the earliest: a later due is queued
-  // when that entry comes up (see forEachDueSeries).
+  // when that entry comes up (see collectDue).
   if (due < group.queued) {
     due_[due].push_back(g);
     group.queued = due;
@@ -592,9 +617,7 @@ void DatasetDetector::sortDueNow() {
   }
 }
 
-template <class F>
-void DatasetDetector::forEachDueSeries(Timestamp end, std::span<const SeriesStore* const> stores,
-                                       F&& f) {
+void DatasetDetector::collectDue(Timestamp end, std::span<const SeriesStore* const> stores) {
   refreshSchedule(end, stores);
   due_now_.clear();
   while (!due_.empty() && due_.begin()->first <= end) {
@@ -618,148 +641,194 @@ void DatasetDetector::forEachDueSeries(Timestamp end, std::span<const SeriesStor
     std::iota(due_now_.begin(), due_now_.end(), 0u);
   }
   sortDueNow();
-  // Below this many series a parallel pass costs more than it saves.
-  constexpr std::size_t kParallelWindows = 256;
-  if (parallel_for_ && due_now_.size() >= kParallelWindows) {
-    parallel_for_(due_now_.size(), [&](std::size_t i) {
-      forEachMember(groups_[due_now_[i]], [&](const Member& member) {
-        member.series->windowAt(end, spec_.window, spec_.step);
-      });
-    });
-  }
+}
 
-  static const FieldSet kNoFields;
-  Merged& m = *merged_;
-  m.nulls.assign(nulls_ ? spec_.nulls->fields.size() : 0, 0);
+void DatasetDetector::mergeGroup(Timestamp end, std::uint32_t g, Merged& m) {
+  const Group& group = groups_[g];
+  const std::uint32_t n = group.count;
   const bool summed_volume = spec_.volume && spec_.volume->count_field;
   const Timestamp latest_start = end - spec_.step;
-  for (const std::uint32_t g : due_now_) {
-    const Group& group = groups_[g];
-    const std::uint32_t n = group.count;
-    const std::string_view key = group.key;
-    m.clear();
-    if (n > 1) {
-      m.merged_latency.clear();
-      m.merged_fields.clear();
-      m.merged_latest_fields.clear();
-      m.latency = &m.merged_latency;
-      m.fields = &m.merged_fields;
-      m.latest_fields = &m.merged_latest_fields;
-    }
-    for (std::uint32_t at = group.first; at != kNoMember; at = members_[at].next) {
-      const Member& e = members_[at];
-      const SeriesStore::Series& series = *e.series;
-      const FieldShapes& shapes = e.store->shapes();
-      m.first_seen = std::min(m.first_seen, series.first_seen);
-      m.newest_seen = std::max(m.newest_seen, series.newest_seen);
-      m.silent_through = std::max(m.silent_through, e.store->silentThrough());
-      const SeriesStore::WindowTotals& w = series.windowAt(end, spec_.window, spec_.step);
-      m.records += w.records;
-      for (std::size_t k = 0; k < w.nulls.size() && k < m.nulls.size(); ++k) m.nulls[k] += w.nulls[k];
-      if (summed_volume) {
-        series.ring.forEachInWindow(end, [&](Timestamp, const StepStats& s) { m.volume += s.volume; });
-      }
-      const StepStats* latest = series.ring.slotAt(latest_start);
-      if (latest != nullptr) m.latest_records += latest->records;
-      if (n == 1) {
-        m.latency = &w.latency;
-        m.latest_fields = latest != nullptr ? &latest->fields(shapes) : &kNoFields;
-        if (!schema_ || w.records == 0) {
-          m.fields = &kNoFields;
-        } else if (series.oneShape(end, spec_.window)) {
-          m.fields = &shapes.fields(series.shape);
-        } else {
-          m.merged_fields.clear();
-          series.ring.forEachInWindow(
-              end, [&](Timestamp, const StepStats& s) { m.merged_fields.merge(s.fields(shapes)); });
-          m.fields = &m.merged_fields;
-        }
-      } else {
-        m.merged_latency.merge(w.latency);
-        if (latest != nullptr) m.merged_latest_fields.merge(latest->fields(shapes));
-        if (schema_) {
-          series.ring.forEachInWindow(
-              end, [&](Timestamp, const StepStats& s) { m.merged_fields.merge(s.fields(shapes)); });
-        }
-      }
-    }
-    if (!summed_volume) m.volume = static_cast<double>(m.records);
-    m.state = &groups_[g].state;
-    f(key, m);
-    setDue(g, nextDue(end, g, m, *m.state));
+  m.clear();
+  m.nulls.assign(nulls_ ? spec_.nulls->fields.size() : 0, 0);
+  if (n > 1) {
+    m.merged_latency.clear();
+    m.merged_fields.clear();
+    m.merged_latest_fields.clear();
+    m.latency = &m.merged_latency;
+    m.fields = &m.merged_fields;
+    m.latest_fields = &m.merged_latest_fields;
   }
+  for (std::uint32_t at = group.first; at != kNoMember; at = members_[at].next) {
+    const Member& e = members_[at];
+    const SeriesStore::Series& series = *e.series;
+    const FieldShapes& shapes = e.store->shapes();
+    m.first_seen = std::min(m.first_seen, series.first_seen);
+    m.newest_seen = std::max(m.newest_seen, series.newest_seen);
+    m.silent_through = std::max(m.silent_through, e.store->silentThrough());
+    const SeriesStore::WindowTotals& w = series.windowAt(end, spec_.window, spec_.step);
+    m.records += w.records;
+    for (std::size_t k = 0; k < w.nulls.size() && k < m.nulls.size(); ++k) m.nulls[k] += w.nulls[k];
+    if (summed_volume) {
+      series.ring.forEachInWindow(end, [&](Timestamp, const StepStats& s) { m.volume += s.volume; });
+    }
+    const StepStats* latest = series.ring.slotAt(latest_start);
+    if (latest != nullptr) m.latest_records += latest->records;
+    if (n == 1) {
+      m.latency = &w.latency;
+      m.latest_fields = latest != nullptr ? &latest->fields(shapes) : &kNoFields;
+      if (!schema_ || w.records == 0) {
+        m.fields = &kNoFields;
+      } else if (series.oneShape(end, spec_.window)) {
+        m.fields = &shapes.fields(series.shape);
+      } else {
+        m.merged_fields.clear();
+        series.ring.forEachInWindow(
+            end, [&](Timestamp, const StepStats& s) { m.merged_fields.merge(s.fields(shapes)); });
+        m.fields = &m.merged_fields;
+      }
+    } else {
+      m.merged_latency.merge(w.latency);
+      if (latest != nullptr) m.merged_latest_fields.merge(latest->fields(shapes));
+      if (schema_) {
+        series.ring.forEachInWindow(
+            end, [&](Timestamp, const StepStats& s) { m.merged_fields.merge(s.fields(shapes)); });
+      }
+    }
+  }
+  if (!summed_volume) m.volume = static_cast<double>(m.records);
+  m.state = &groups_[g].state;
+}
+
+void DatasetDetector::judgeSeries(Timestamp end, std::string_view key, const Merged& m,
+                                  SeriesState& state, std::vector<FailureEvent>& out) const {
+  const SeriesContext context{spec_.name, spec_.topic, key};
+  if (freshness_ && freshness_mode_ == FreshnessMode::kAtStepEnds) {
+    if (!state.freshness) state.freshness = freshness_->newState();
+    if (auto e = freshness_->evaluate(m.newest_seen, end, context, *state.freshness)) {
+      out.push_back(std::move(*e));
+    }
+  }
+  if (end - m.first_seen < spec_.window) return;  // not a full window of history yet
+  // Judged before a restart (a checkpoint says so), unless rebuilding:
+  // the lifecycles are rebuilt by judging again, silently.
+  if (end <= state.judged_through && end > m.silent_through) return;
+  state.judged_through = end;
+  state.judged_since_checkpoint = true;
+  if (latency_) {
+    if (!state.latency) state.latency = latency_->newState();
+    if (auto e = latency_->evaluate(*m.latency, end, context, *state.latency)) {
+      out.push_back(std::move(*e));
+    }
+  }
+  if (volume_) {
+    if (!state.volume) state.volume = volume_->newState();
+    volume_->evaluate(m.volume, m.records, end, context, *state.volume, out);
+  }
+  if (nulls_) {
+    if (!state.nulls) state.nulls = nulls_->newState();
+    nulls_->evaluate(m.nulls, m.records, end, context, *state.nulls, out);
+  }
+  if (schema_) {
+    if (!state.schema) state.schema = schema_->newState();
+    if (auto e = schema_->evaluate(*m.fields, *m.latest_fields, m.latest_records, end, context,
+                                   *state.schema)) {
+      out.push_back(std::move(*e));
+    }
+  }
+}
+
+void DatasetDetector::judgeGroup(Timestamp end, std::uint32_t g, Merged& m,
+                                 std::vector<FailureEvent>& out) {
+  mergeGroup(end, g, m);
+  const std::string_view key = groups_[g].key;
+  const std::size_t before = out.size();
+  bool evicted = false;
+  if (end - m.newest_seen >= evict_after_) {
+    const auto it = series_.find(key);
+    if (it == series_.end() || !it->second->alerting()) {
+      if (it != series_.end()) {
+        // What it learned outlives it: written out with the next
+        // checkpoints, and restored here if it comes back.
+        if (checkpointed_ && pending_checkpoints_.size() < spec_.max_series) {
+          std::string bytes;
+          saveState(*it->second, bytes);
+          evicted_checkpoints_.emplace_back(key, bytes);
+          pending_checkpoints_.insert_or_assign(std::string(key), std::move(bytes));
+        }
+        alerting_.erase(it->second.get());
+        series_.erase(it);
+      }
+      *m.state = nullptr;
+      evicted_.emplace_back(key);
+      evicted = true;
+    }
+  }
+  if (!evicted) {
+    if (*m.state == nullptr) *m.state = &stateFor(key);
+    judgeSeries(end, key, m, **m.state, out);
+  }
+  if (*m.state != nullptr) trackAlerting(**m.state);
+  if (end <= m.silent_through && out.size() > before) {
+    silenced_events_ += out.size() - before;
+    out.resize(before);
+  }
+  setDue(g, nextDue(end, g, m, *m.state));
+}
+
+void DatasetDetector::judgeInParallel(Timestamp end, std::vector<FailureEvent>& out) {
+  const std::size_t n = due_now_.size();
+  const std::size_t count = (n + block_series_ - 1) / block_series_;
+  while (blocks_.size() < count) blocks_.push_back(std::make_unique<Block>());
+  // The blocks read the field dictionary; nothing changes it until they are done.
+  if (schema_) schema_->resolveRequired();
+  parallel_for_(count, [&](std::size_t b) {
+    Block& block = *blocks_[b];
+    block.clear();
+    Merged& m = block.merged;
+    const std::size_t last = std::min(n, (b + 1) * block_series_);
+    for (std::size_t i = b * block_series_; i < last; ++i) {
+      const std::uint32_t g = due_now_[i];
+      mergeGroup(end, g, m);
+      SeriesState* const state = *m.state;
+      // A first judgement creates the series' state (and may restore a
+      // checkpoint, naming fields in the dictionary); an idle series may be
+      // evicted: both change what the series share.
+      if (state == nullptr || end - m.newest_seen >= evict_after_) {
+        block.shared.push_back(g);
+        continue;
+      }
+      const std::size_t before = block.events.size();
+      judgeSeries(end, groups_[g].key, m, *state, block.events);
+      if (state->alerting() != state->in_alerting) block.alerting_changed.push_back(state);
+      if (end <= m.silent_through && block.events.size() > before) {
+        block.silenced += block.events.size() - before;
+        block.events.resize(before);
+      }
+      block.due.emplace_back(g, nextDue(end, g, m, state));
+    }
+  });
+  shared_.clear();
+  for (std::size_t b = 0; b < count; ++b) {
+    Block& block = *blocks_[b];
+    std::move(block.events.begin(), block.events.end(), std::back_inserter(out));
+    silenced_events_ += block.silenced;
+    for (SeriesState* state : block.alerting_changed) trackAlerting(*state);
+    for (const auto& [g, due] : block.due) setDue(g, due);
+    shared_.insert(shared_.end(), block.shared.begin(), block.shared.end());
+  }
+  for (const std::uint32_t g : shared_) judgeGroup(end, g, *merged_, out);
 }
 
 void DatasetDetector::evaluateStep(Timestamp end, std::span<const SeriesStore* const> stores,
                                    std::vector<FailureEvent>& out) {
   const std::size_t first_event = out.size();
-  const auto judge = [&](std::string_view key, const Merged& m) {
-    const SeriesContext context{spec_.name, spec_.topic, key};
-    if (end - m.newest_seen >= evict_after_) {
-      const auto it = series_.find(key);
-      if (it == series_.end() || !it->second->alerting()) {
-        if (it != series_.end()) {
-          // What it learned outlives it: written out with the next
-          // checkpoints, and restored here if it comes back.
-          if (checkpointed_ && pending_checkpoints_.size() < spec_.max_series) {
-            std::string bytes;
-            saveState(*it->second, bytes);
-            evicted_checkpoints_.emplace_back(key, bytes);
-            pending_checkpoints_.insert_or_assign(std::string(key), std::move(bytes));
-          }
-          alerting_.erase(it->second.get());
-          series_.erase(it);
-        }
-        *m.state = nullptr;
-        evicted_.emplace_back(key);
-        return;
-      }
-    }
-    if (*m.state == nullptr) *m.state = &stateFor(key);
-    SeriesState& state = **m.state;
-    if (freshness_ && freshness_mode_ == FreshnessMode::kAtStepEnds) {
-      if (!state.freshness) state.freshness = freshness_->newState();
-      if (auto e = freshness_->evaluate(m.newest_seen, end, context, *state.freshness)) {
-        out.push_back(std::move(*e));
-      }
-    }
-    if (end - m.first_seen < spec_.window) return;  // not a full window of history yet
-    // Judged before a restart (a checkpoint says so), unless rebuilding:
-    // the lifecycles are rebuilt by judging again, silently.
-    if (end <= state.judged_through && end > m.silent_through) return;
-    state.judged_through = end;
-    state.judged_since_checkpoint = true;
-    if (latency_) {
-      if (!state.latency) state.latency = latency_->newState();
-      if (auto e = latency_->evaluate(*m.latency, end, context, *state.latency)) {
-        out.push_back(std::move(*e));
-      }
-    }
-    if (volume_) {
-      if (!state.volume) state.volume = volume_->newState();
-      volume_->evaluate(m.volume, m.records, end, context, *state.volume, out);
-    }
-    if (nulls_) {
-      if (!state.nulls) state.nulls = nulls_->newState();
-      nulls_->evaluate(m.nulls, m.records, end, context, *state.nulls, out);
-    }
-    if (schema_) {
-      if (!state.schema) state.schema = schema_->newState();
-      if (auto e = schema_->evaluate(*m.fields, *m.latest_fields, m.latest_records, end,
-                                     context, *state.schema)) {
-        out.push_back(std::move(*e));
-      }
-    }
-  };
-  forEachDueSeries(end, stores, [&](std::string_view key, const Merged& m) {
-    const std::size_t before = out.size();
-    judge(key, m);
-    if (*m.state != nullptr) trackAlerting(**m.state);
-    if (end <= m.silent_through && out.size() > before) {
-      silenced_events_ += out.size() - before;
-      out.resize(before);
-    }
-  });
+  collectDue(end, stores);
+  // Below four blocks a parallel pass costs more than it saves.
+  if (parallel_for_ && due_now_.size() >= 4 * block_series_) {
+    judgeInParallel(end, out);
+  } else {
+    for (const std::uint32_t g : due_now_) judgeGroup(end, g, *merged_, out);
+  }
   std::stable_sort(out.begin() + static_cast<std::ptrdiff_t>(first_event), out.end(),
                    eventOrderLess);
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -105,13 +106,25 @@ class DatasetDetector {
   // as a reference for tests and benchmarks.
   void judgeEverySeriesEveryStep(bool on) { judges_every_series_ = on; }
 
-  // Runs body(i) for every i in [0, n), possibly on several threads at once.
+  // Runs body(i) for every i in [0, n), possibly on several threads at once;
+  // each i is a block of series, worth a task of its own.
   using ParallelFor = std::function<void(std::size_t n, const std::function<void(std::size_t)>& body)>;
-  // With one, the windows of the series due at a step end are brought up to
-  // date in parallel before they are judged one by one (judging touches
-  // shared state; moving a window touches only its series). `detect` gives
-  // its thread pool; without one everything runs on the calling thread.
-  void setParallelFor(ParallelFor parallel_for) { parallel_for_ = std::move(parallel_for); }
+  // With one, a step end's due series are judged in blocks in parallel: their
+  // windows moved and merged, their checks run, their next judgement found.
+  // A series whose judgement touches what its series share (its first
+  // judgement, which creates its state and may restore a checkpoint; an
+  // eviction) is left to the calling thread, which then applies, block by
+  // block in order, what the blocks found (events, alert lists, the
+  // schedule), and judges those left, in the same order: the events are
+  // those of judging one by one. `detect` gives its thread pool; without one
+  // everything runs on the calling thread. A block is `block_series` due
+  // series; a step end with fewer than four blocks' worth is judged on the
+  // calling thread alone.
+  static constexpr std::size_t kBlockSeries = 64;
+  void setParallelFor(ParallelFor parallel_for, std::size_t block_series = kBlockSeries) {
+    parallel_for_ = std::move(parallel_for);
+    block_series_ = std::max<std::size_t>(block_series, 1);
+  }
 
   // A series idle this long, with no alert firing or pending, is forgotten:
   // its alert state here and, through takeEvicted(), its windows in every
@@ -145,15 +158,25 @@ class DatasetDetector {
  private:
   struct SeriesState;
   struct Merged;
+  struct Block;
 
   DatasetDetector(DatasetSpec spec, FreshnessMode mode, std::shared_ptr<FieldDictionary> fields);
 
   void evaluateStep(Timestamp end, std::span<const SeriesStore* const> stores,
                     std::vector<FailureEvent>& out);
-  // Calls f(key, merged) for every series due at `end`, in the order of
-  // their group ids, then schedules its next judgement.
-  template <class F>
-  void forEachDueSeries(Timestamp end, std::span<const SeriesStore* const> stores, F&& f);
+  // Fills due_now_ with the groups due at `end`, in group order.
+  void collectDue(Timestamp end, std::span<const SeriesStore* const> stores);
+  // Merges group g's window ending at `end` across its members into m.
+  void mergeGroup(Timestamp end, std::uint32_t g, Merged& m);
+  // Judges group g (merged into m) on the calling thread, evicting or
+  // creating its state as needed, and schedules its next judgement.
+  void judgeGroup(Timestamp end, std::uint32_t g, Merged& m, std::vector<FailureEvent>& out);
+  // The checks of one series on its own state; touches nothing else.
+  void judgeSeries(Timestamp end, std::string_view key, const Merged& m, SeriesState& state,
+                   std::vector<FailureEvent>& out) const;
+  // Judges the due groups in blocks on parallel_for_; fills shared_ with
+  // those left to the calling thread.
+  void judgeInParallel(Timestamp end, std::vector<FailureEvent>& out);
   // Brings the groups of series up to date with the stores, and makes every
   // series that received records due at `end`.
   void refreshSchedule(Timestamp end, std::span<const SeriesStore* const> stores);
@@ -244,7 +267,10 @@ class DatasetDetector {
   bool learns_every_step_ = false;     // an adaptive bound observes every step
   bool judges_every_series_ = false;
   ParallelFor parallel_for_;
+  std::size_t block_series_ = kBlockSeries;
   std::unique_ptr<Merged> merged_;  // reused across series and steps
+  std::vector<std::unique_ptr<Block>> blocks_;  // judgeInParallel's, reused across steps
+  std::vector<std::uint32_t> shared_;  // scratch of judgeInParallel()
 };
 
 }  // namespace vigil::detectors

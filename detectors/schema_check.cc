@@ -24,6 +24,13 @@ SchemaCheck::SchemaCheck(const DatasetSpec& spec, const FieldDictionary& diction
       alert_on_new_fields_(spec.schema->alert_on_new_fields),
       basics_(spec) {}
 
+void SchemaCheck::resolveRequired() const {
+  if (resolved_at_ == dictionary_.size()) return;
+  required_ids_.clear();
+  for (const std::string& name : required_) required_ids_.push_back(dictionary_.find(name));
+  resolved_at_ = dictionary_.size();
+}
+
 std::optional<FailureEvent> SchemaCheck::evaluate(const FieldSet& window, const FieldSet& latest,
                                                   std::uint64_t records_latest, Timestamp end,
                                                   const SeriesContext& series,
@@ -34,11 +41,7 @@ std::optional<FailureEvent> SchemaCheck::evaluate(const FieldSet& window, const 
     return std::nullopt;
   }
 
-  if (resolved_at_ != dictionary_.size()) {
-    required_ids_.clear();
-    for (const std::string& name : required_) required_ids_.push_back(dictionary_.find(name));
-    resolved_at_ = dictionary_.size();
-  }
+  resolveRequired();
   std::vector<std::string> missing;
   if (records_latest > 0) {
     for (std::size_t i = 0; i < required_.size(); ++i) {

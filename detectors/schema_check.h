@@ -41,6 +41,11 @@ class SchemaCheck {
                                        std::uint64_t records_latest, Timestamp end,
                                        const SeriesContext& series, State& state) const;
 
+  // Looks the required fields up in the dictionary again if it grew. evaluate()
+  // does it first; callers that evaluate on several threads at once call it
+  // before (the dictionary unchanged meanwhile), so evaluate() only reads.
+  void resolveRequired() const;
+
  private:
   const FieldDictionary& dictionary_;
   std::vector<std::string> required_;

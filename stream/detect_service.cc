@@ -62,9 +62,10 @@ DetectService::DetectService(Options options, const detectors::Clock& clock, Str
     dataset_index_[spec.name] = d;
   }
   for (DatasetState& d : datasets_) {
-    // Evaluation runs inside the arena (round()): TBB spreads the windows over its threads.
+    // Evaluation runs inside the arena (round()): TBB spreads the blocks of series over its
+    // threads.
     d.detector.setParallelFor([](std::size_t n, const std::function<void(std::size_t)>& body) {
-      parallelFor(n, 64, body);
+      parallelFor(n, 1, body);
     });
   }
   for (std::size_t d = 0; d < datasets_.size(); ++d) {

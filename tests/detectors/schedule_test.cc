@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -104,12 +105,15 @@ DatasetSpec everyCheck(Duration for_duration, Duration keep_firing_for) {
 // Replays the input over two partition stores the way detect does (records
 // first, then evaluation up to the slowest partition), applying evictions.
 // Returns the events, and between them each new rebuildFrom() (what a rebuild
-// must re-read follows the alerts of every series, judged or not).
+// must re-read follows the alerts of every series, judged or not) and each
+// series evicted.
 std::vector<std::string> run(const DatasetSpec& spec, const std::vector<Record>& input,
-                             bool every_series, DatasetDetector::ParallelFor parallel_for = {}) {
+                             bool every_series, DatasetDetector::ParallelFor parallel_for = {},
+                             std::size_t block_series = DatasetDetector::kBlockSeries,
+                             std::size_t* evictions = nullptr) {
   DatasetDetector detector(spec);
   detector.judgeEverySeriesEveryStep(every_series);
-  detector.setParallelFor(std::move(parallel_for));
+  detector.setParallelFor(std::move(parallel_for), block_series);
   // The records carry ids from makeInput's dictionary: the same names in the
   // same order give the same ids here.
   for (const char* name : {"user_id", "amount", "region"}) detector.fields().intern(name);
@@ -142,10 +146,29 @@ std::vector<std::string> run(const DatasetSpec& spec, const std::vector<Record>&
     advance(std::min(newest[0], newest[1]));
     for (const std::string& key : detector.takeEvicted()) {
       for (SeriesStore& s : stores) s.evict(key);
+      out.push_back("evicted " + key);
+      if (evictions != nullptr) ++*evictions;
     }
   }
   advance(input.back().time + std::chrono::hours(3));
   return out;
+}
+
+// Runs the blocks on two threads, each taking every other block from the
+// last: blocks finish in no fixed order. Counts the blocks run.
+DatasetDetector::ParallelFor scrambled(std::size_t& blocks) {
+  return [&blocks](std::size_t n, const std::function<void(std::size_t)>& body) {
+    std::thread odd([&] {
+      for (std::size_t i = n; i-- > 0;) {
+        if (i % 2 == 1) body(i);
+      }
+    });
+    for (std::size_t i = n; i-- > 0;) {
+      if (i % 2 == 0) body(i);
+    }
+    odd.join();
+    blocks += n;
+  };
 }
 
 class ScheduleTest : public ::testing::TestWithParam<std::uint32_t> {};
@@ -177,9 +200,56 @@ TEST_P(ScheduleTest, SameEventsAsJudgingEverySeriesEveryStep) {
 
 INSTANTIATE_TEST_SUITE_P(Seeds, ScheduleTest, ::testing::Values(1u, 2u, 3u));
 
-// Windows moved by a parallel pass (here: in reverse order, two halves on two
-// threads) give the events of windows moved one by one.
-TEST(ParallelWindowTest, ChangesNoEvent) {
+// Series judged in parallel blocks of two (here a step end of eight due
+// series or more is judged in blocks) give the events and rebuild bounds of
+// series judged one by one: first judgements and evictions left to the
+// calling thread, the rest applied block by block.
+class ParallelJudgingTest : public ::testing::TestWithParam<std::uint32_t> {};
+
+TEST_P(ParallelJudgingTest, SameEventsAsJudgingOneByOne) {
+  // Without freshness and a volume minimum a silent series is not firing, and gets evicted.
+  DatasetSpec evicting = everyCheck(seconds(0), seconds(0));
+  evicting.freshness.reset();
+  evicting.volume->min.reset();
+  std::size_t evictions = 0;
+  for (const DatasetSpec& spec :
+       {everyCheck(seconds(0), seconds(0)), everyCheck(seconds(30), seconds(20)), evicting}) {
+    FieldDictionary dictionary;
+    std::vector<Record> input = makeInput(GetParam(), dictionary);
+    // Series silent for longer than the eviction age (an hour here), then back.
+    const Timestamp start = input.front().time;
+    for (int s = 0; s < 4; ++s) {
+      for (const int minute : {0, 100}) {
+        for (int second = 0; second < 600; second += 3) {
+          Record r = input[static_cast<std::size_t>(s)];
+          r.series = "returns" + std::to_string(s);
+          r.time = start + std::chrono::minutes(minute) + seconds(second + s);
+          r.partition = (second / 3 + s) % 2;
+          input.push_back(std::move(r));
+        }
+      }
+    }
+    std::stable_sort(input.begin(), input.end(),
+                     [](const Record& x, const Record& y) { return x.time < y.time; });
+    const auto one_by_one = run(spec, input, false, {}, DatasetDetector::kBlockSeries, &evictions);
+    std::size_t blocks = 0;
+    const auto parallel = run(spec, input, false, scrambled(blocks), 2);
+    EXPECT_GT(blocks, 1000u) << "most step ends must be judged in blocks";
+    ASSERT_GT(one_by_one.size(), 100u);
+    ASSERT_EQ(parallel.size(), one_by_one.size());
+    for (std::size_t i = 0; i < one_by_one.size(); ++i) {
+      ASSERT_EQ(parallel[i], one_by_one[i]) << "event " << i;
+    }
+  }
+  EXPECT_GT(evictions, 0u) << "the input must evict series";
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, ParallelJudgingTest, ::testing::Values(1u, 2u, 3u));
+
+// At the default block size (64 series, four blocks at least), a step end's
+// 400 series judged in parallel blocks (here: in reverse order, two halves on
+// two threads) give the events of series judged one by one.
+TEST(ParallelBlocksTest, DefaultBlocksChangeNoEvent) {
   DatasetSpec spec = everyCheck(seconds(0), seconds(0));
   spec.schema.reset();
   std::mt19937 rng(4);
