@@ -115,14 +115,18 @@ int DetectService::run(const std::atomic<bool>& stop) {
 
   std::vector<Message> batch;
   batch.reserve(kPollBatch);
+  // A round that moved anything may have made room for more (records held
+  // back can be placed once evaluation moved on): the next poll does not wait
+  // for new messages. Only a round that moved nothing waits.
+  bool moved = false;
   try {
     while (!stop.load(std::memory_order_relaxed)) {
       batch.clear();
       // The records of the previous poll are processed meanwhile.
-      source_->poll(batch, kPollBatch, kPollTimeout);
+      source_->poll(batch, kPollBatch, moved ? Duration{0} : kPollTimeout);
       sink_->poll();
       finishProcessing();
-      arena_->execute([&] { round(batch); });
+      arena_->execute([&] { moved = round(batch); });
       commitAcknowledged(false);
       if (checkpoints_) {
         checkpoints_->poll();
@@ -192,13 +196,15 @@ void DetectService::writeCheckpoints(Duration flush_timeout) {
   VIGIL_LOG(kDebug, kLog) << "checkpointed " << queued << " series";
 }
 
-void DetectService::round(std::vector<Message>& batch) {
+bool DetectService::round(std::vector<Message>& batch) {
   const Timestamp now = clock_.now();
+  bool moved = !batch.empty();
   // Evaluate what the last processing placed; records held back because their
   // event time ran ahead get placed as evaluation moves on.
   std::vector<FailureEvent> events;
   for (int i = 0; i < kMaxRoundIterations; ++i) {
     const bool advanced = advanceDatasets(events);
+    moved |= advanced;
     const bool holding = std::any_of(workers_.begin(), workers_.end(),
                                      [](const auto& w) { return w.second->hasWork(); });
     if (!holding || !advanced) break;
@@ -218,6 +224,7 @@ void DetectService::round(std::vector<Message>& batch) {
   // Only what is held back is queued at this point: pausing looks at that.
   updateResumePause();
   enqueue(batch);
+  return moved;
 }
 
 void DetectService::enqueue(std::vector<Message>& batch) {

@@ -72,7 +72,9 @@ class DetectService final : private KafkaSource::Listener {
   void onAssigned(const std::vector<TopicPartition>& partitions) override;
   void onRevoked(const std::vector<TopicPartition>& partitions, bool lost) override;
 
-  void round(std::vector<Message>& batch);
+  // Evaluates, emits, commits what it can, then queues the batch. True when
+  // it moved anything (a new message, a step end evaluated).
+  bool round(std::vector<Message>& batch);
   void enqueue(std::vector<Message>& batch);
   std::vector<LaneLimits> laneLimits() const;
   std::vector<PartitionWorker*> busyWorkers();  // those with queued records to process
