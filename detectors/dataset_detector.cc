@@ -123,6 +123,16 @@ namespace {
 
 const FieldSet kNoFields;
 
+// Takes back the events a series was judged to emit since `before` while its
+// windows are rebuilt (SeriesStore::silenceThrough); returns how many.
+std::uint64_t dropSilenced(Timestamp end, Timestamp silent_through, std::vector<FailureEvent>& out,
+                           std::size_t before) {
+  if (end > silent_through || out.size() <= before) return 0;
+  const std::uint64_t dropped = out.size() - before;
+  out.resize(before);
+  return dropped;
+}
+
 }  // namespace
 
 DatasetDetector::DatasetDetector(DatasetSpec spec, FreshnessMode mode)
@@ -743,7 +753,7 @@ void DatasetDetector::judgeGroup(Timestamp end, std::uint32_t g, Merged& m,
   const std::string_view key = groups_[g].key;
   const std::size_t before = out.size();
   bool evicted = false;
-  if (end - m.newest_seen >= evict_after_) {
+  if (idleLongEnough(end, m.newest_seen)) {
     const auto it = series_.find(key);
     if (it == series_.end() || !it->second->alerting()) {
       if (it != series_.end()) {
@@ -768,10 +778,7 @@ void DatasetDetector::judgeGroup(Timestamp end, std::uint32_t g, Merged& m,
     judgeSeries(end, key, m, **m.state, out);
   }
   if (*m.state != nullptr) trackAlerting(**m.state);
-  if (end <= m.silent_through && out.size() > before) {
-    silenced_events_ += out.size() - before;
-    out.resize(before);
-  }
+  silenced_events_ += dropSilenced(end, m.silent_through, out, before);
   setDue(g, nextDue(end, g, m, *m.state));
 }
 
@@ -793,30 +800,26 @@ void DatasetDetector::judgeInParallel(Timestamp end, std::vector<FailureEvent>& 
       // A first judgement creates the series' state (and may restore a
       // checkpoint, naming fields in the dictionary); an idle series may be
       // evicted: both change what the series share.
-      if (state == nullptr || end - m.newest_seen >= evict_after_) {
+      if (state == nullptr || idleLongEnough(end, m.newest_seen)) {
         block.shared.push_back(g);
         continue;
       }
       const std::size_t before = block.events.size();
       judgeSeries(end, groups_[g].key, m, *state, block.events);
       if (state->alerting() != state->in_alerting) block.alerting_changed.push_back(state);
-      if (end <= m.silent_through && block.events.size() > before) {
-        block.silenced += block.events.size() - before;
-        block.events.resize(before);
-      }
+      block.silenced += dropSilenced(end, m.silent_through, block.events, before);
       block.due.emplace_back(g, nextDue(end, g, m, state));
     }
   });
-  shared_.clear();
   for (std::size_t b = 0; b < count; ++b) {
     Block& block = *blocks_[b];
     std::move(block.events.begin(), block.events.end(), std::back_inserter(out));
     silenced_events_ += block.silenced;
     for (SeriesState* state : block.alerting_changed) trackAlerting(*state);
     for (const auto& [g, due] : block.due) setDue(g, due);
-    shared_.insert(shared_.end(), block.shared.begin(), block.shared.end());
+    // Every block has run: judging these may change what the series share.
+    for (const std::uint32_t g : block.shared) judgeGroup(end, g, *merged_, out);
   }
-  for (const std::uint32_t g : shared_) judgeGroup(end, g, *merged_, out);
 }
 
 void DatasetDetector::evaluateStep(Timestamp end, std::span<const SeriesStore* const> stores,

@@ -174,9 +174,13 @@ class DatasetDetector {
   // The checks of one series on its own state; touches nothing else.
   void judgeSeries(Timestamp end, std::string_view key, const Merged& m, SeriesState& state,
                    std::vector<FailureEvent>& out) const;
-  // Judges the due groups in blocks on parallel_for_; fills shared_ with
-  // those left to the calling thread.
+  // Judges the due groups in blocks on parallel_for_, then, on the calling
+  // thread, those the blocks left to it.
   void judgeInParallel(Timestamp end, std::vector<FailureEvent>& out);
+  // Idle for evictAfter() or longer: evicted unless an alert is firing or pending.
+  bool idleLongEnough(Timestamp end, Timestamp newest_seen) const {
+    return end - newest_seen >= evict_after_;
+  }
   // Brings the groups of series up to date with the stores, and makes every
   // series that received records due at `end`.
   void refreshSchedule(Timestamp end, std::span<const SeriesStore* const> stores);
@@ -270,7 +274,6 @@ class DatasetDetector {
   std::size_t block_series_ = kBlockSeries;
   std::unique_ptr<Merged> merged_;  // reused across series and steps
   std::vector<std::unique_ptr<Block>> blocks_;  // judgeInParallel's, reused across steps
-  std::vector<std::uint32_t> shared_;  // scratch of judgeInParallel()
 };
 
 }  // namespace vigil::detectors
