@@ -20,6 +20,9 @@ struct Observation {
   double volume = 1;                      // 1, or the value of volume.count_field
   std::uint32_t null_mask = 0;            // bit i: nulls.fields[i] absent or JSON null
   std::span<const FieldSeen> fields;      // top-level fields; empty unless the schema check runs
+  // Non-zero when the source can tell: observations with the same token carry equal `fields`
+  // (ids and types, in order), so a store need not compare them again.
+  std::uint64_t fields_token = 0;
 };
 
 }  // namespace vigil::detectors

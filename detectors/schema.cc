@@ -77,13 +77,14 @@ bool FieldSet::operator==(const FieldSet& other) const {
                     });
 }
 
-std::uint32_t FieldShapes::intern(std::span<const FieldSeen> fields) {
+std::uint32_t FieldShapes::internSlow(std::span<const FieldSeen> fields, std::uint64_t token) {
   const auto same = [](const FieldSeen& a, const FieldSeen& b) {
     return a.id == b.id && a.types == b.types;
   };
-  // The common case: the same shape as the record before.
+  // Still the common case: the same shape as the record before.
   if (last_id_ != kUnshaped &&
       std::equal(fields.begin(), fields.end(), last_.begin(), last_.end(), same)) {
+    last_token_ = token;
     return last_id_;
   }
   key_.clear();
@@ -105,6 +106,7 @@ std::uint32_t FieldShapes::intern(std::span<const FieldSeen> fields) {
   }
   last_.assign(fields.begin(), fields.end());
   last_id_ = id;
+  last_token_ = token;
   return id;
 }
 

@@ -77,16 +77,24 @@ class FieldShapes {
   static constexpr std::size_t kMaxShapes = 4096;
   static constexpr std::uint32_t kUnshaped = 0xffffffff;
 
-  std::uint32_t intern(std::span<const FieldSeen> fields);
+  // `token`: Observation::fields_token of `fields` (0: none). Inline: the common case, the
+  // token of the record before, costs a comparison.
+  std::uint32_t intern(std::span<const FieldSeen> fields, std::uint64_t token = 0) {
+    if (token != 0 && token == last_token_ && last_id_ != kUnshaped) return last_id_;
+    return internSlow(fields, token);
+  }
   const FieldSet& fields(std::uint32_t id) const { return sets_[id]; }
   std::size_t size() const { return sets_.size(); }
 
  private:
+  std::uint32_t internSlow(std::span<const FieldSeen> fields, std::uint64_t token);
+
   std::vector<FieldSet> sets_;
   std::unordered_map<std::string, std::uint32_t> ids_;  // key: (id, types) bytes in record order
   std::string key_;                                      // scratch
   std::vector<FieldSeen> last_;                          // the list last_id_ answers
   std::uint32_t last_id_ = kUnshaped;
+  std::uint64_t last_token_ = 0;  // the token of last_, if it came with one
 };
 
 }  // namespace vigil::detectors

@@ -81,7 +81,7 @@ SeriesStore::AddResult SeriesStore::add(const Observation& obs) {
     touched_.push_back(&series);
   }
   if (track_shapes_) {
-    const std::uint32_t shape = shapes_.intern(obs.fields);
+    const std::uint32_t shape = shapes_.intern(obs.fields, obs.fields_token);
     slot->addFields(obs.fields, shape, shapes_);
     if (shape != series.shape) {
       // Every step up to the newest before this record may hold the old shape.

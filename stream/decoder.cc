@@ -277,7 +277,7 @@ bool sameBytes(const char* a, const char* b, std::size_t n) {
   return n == 0 || *a == *b;
 }
 
-// Ids of key sequences (DecodeNotes::keys_id), unique in the process so that ids of different
+// Ids of key sequences and shapes (DecodeNotes::keys_id, shape_id), unique in the process so that ids of different
 // decoders never meet by chance.
 std::uint64_t nextKeysId() {
   static std::atomic<std::uint64_t> next{1};
@@ -419,6 +419,7 @@ struct Decoder::Impl {
     std::string quoted;       // the key and its closing quote; empty: nothing to match
     std::uint8_t roles = 0;   // KeyRole bits
     std::uint32_t nulls = 0;  // bit i: the key is plan.null_fields[i]
+    std::uint8_t type = 0;    // with plan.track_fields: the JSON type bit last seen here
   };
   std::vector<KnownKey> known_keys_;
   // The key sequence of the last record decoded whole: its id, its length, and whether
@@ -426,6 +427,9 @@ struct Decoder::Impl {
   std::uint64_t keys_id_ = 0;
   std::size_t keys_count_ = 0;
   bool keys_changed_ = true;
+  // The same for the shape (keys and their types) of the last record decoded whole.
+  std::uint64_t shape_id_ = 0;
+  bool types_changed_ = true;
 
   // The key at `position` of the record being decoded, matched against the one the records before
   // had there. False when it differs (or none is known): the caller reads it the long way. Defined
@@ -510,6 +514,7 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
   notes.count_wrong_type = false;
   notes.fields.clear();  // keeps its capacity: no allocation per record
   notes.keys_id = 0;
+  notes.shape_id = 0;
   if (value.empty()) return InvalidReason::kEmpty;
   if (value.size() > plan.max_record_bytes) return InvalidReason::kTooLarge;
   // Stage 1 validates UTF-8 as it indexes: a record it accepts is valid UTF-8, and the input is
@@ -555,6 +560,7 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
   std::uint32_t null_mask =
       plan.null_fields.empty() ? 0u : (~0u >> (32 - plan.null_fields.size()));
   const char* const end = buffer_.get() + value.size();
+  const bool track_fields = plan.track_fields;  // a local: the loop's stores cannot change it
   std::size_t position = 0;
   for (auto field_result : object) {
     // Used in place: copying the field out of its result costs a store-forwarding stall per key.
@@ -575,12 +581,20 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
       }
       learnKey(position, key, key.data() == raw_key, roles, nulls);
     }
+    KnownKey& known = known_keys_[position];  // matched or learned above
     ++position;
 
     od::value& field_value = field.value();
     od::json_type field_type;
     if (field_value.type().get(field_type)) return InvalidReason::kInvalidJson;
-    if (plan.track_fields) notes.fields.push_back(RawField{key, typeBit(field_type)});
+    if (track_fields) {
+      const std::uint8_t bit = typeBit(field_type);
+      notes.fields.push_back(RawField{key, bit});
+      if (known.type != bit) [[unlikely]] {
+        known.type = bit;
+        types_changed_ = true;
+      }
+    }
     if (field_type != od::json_type::null) null_mask &= ~nulls;
     if (roles == 0) {
       if (!skipTypedValue(field_value, field_type, 2)) return InvalidReason::kInvalidJson;
@@ -603,8 +617,16 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
     keys_id_ = nextKeysId();
     keys_count_ = position;
     keys_changed_ = false;
+    types_changed_ = true;
   }
   notes.keys_id = keys_id_;
+  if (plan.track_fields) {
+    if (types_changed_) {
+      shape_id_ = nextKeysId();
+      types_changed_ = false;
+    }
+    notes.shape_id = shape_id_;
+  }
 
   std::string_view series_name = plan.dataset;
   if (plan.series_key.has_value()) {
@@ -683,6 +705,7 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
   out.volume = volume;
   out.null_mask = null_mask;
   out.fields = {};
+  out.fields_token = 0;
   return std::nullopt;
 }
 

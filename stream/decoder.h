@@ -64,6 +64,10 @@ struct DecodeNotes {
   // Records of one decoder given the same keys_id had the same keys in the same order (the types
   // may differ); a new sequence gets a new id, unique in the process. 0: none.
   std::uint64_t keys_id = 0;
+  // With plan.track_fields: records of one decoder given the same shape_id had the same keys in
+  // the same order, each of the same JSON type, so `fields` are equal; ids come from the same
+  // counter as keys_id. 0: none.
+  std::uint64_t shape_id = 0;
 };
 
 // Decodes JSON record values with simdjson's on-demand API, touching only the

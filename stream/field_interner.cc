@@ -2,8 +2,9 @@
 
 namespace vigil::stream {
 
-std::span<const detectors::FieldSeen> FieldInterner::intern(std::span<const RawField> raw,
-                                                            std::uint64_t keys_id) {
+std::span<const detectors::FieldSeen> FieldInterner::internSlow(std::span<const RawField> raw,
+                                                                std::uint64_t keys_id,
+                                                                std::uint64_t shape_id) {
   // Records of one dataset nearly always carry the same keys in the same
   // order: then the previous record's ids hold and only the types change.
   // The decoder has already compared the keys when it says they are the same.
@@ -16,10 +17,12 @@ std::span<const detectors::FieldSeen> FieldInterner::intern(std::span<const RawF
     if (same) {
       last_keys_id_ = keys_id;
       for (std::size_t i = 0; i < raw.size(); ++i) out_[i].types = raw[i].type;
+      last_shape_id_ = shape_id;
       return out_;
     }
   }
   last_keys_id_ = 0;
+  last_shape_id_ = 0;
   out_.clear();
   last_names_.clear();
   bool all_tracked = true;
@@ -49,6 +52,7 @@ std::span<const detectors::FieldSeen> FieldInterner::intern(std::span<const RawF
     for (const RawField& f : raw) last_names_.emplace_back(f.name);
     last_keys_id_ = keys_id;
   }
+  last_shape_id_ = shape_id;
   return out_;
 }
 

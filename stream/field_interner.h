@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "detectors/observation.h"
 #include "detectors/schema.h"
 #include "stream/decoder.h"
 
@@ -27,12 +28,26 @@ class FieldInterner {
 
   static constexpr std::size_t kMaxCached = 4 * detectors::FieldDictionary::kMaxFields;
 
-  // The ids of `raw`, valid until the next call. `keys_id` is the decoder's
-  // DecodeNotes::keys_id for `raw` (0: unknown).
+  // The ids of `raw`, valid until the next call. `keys_id` and `shape_id` are
+  // the decoder's DecodeNotes ids for `raw` (0: unknown).
   std::span<const detectors::FieldSeen> intern(std::span<const RawField> raw,
-                                               std::uint64_t keys_id = 0);
+                                               std::uint64_t keys_id = 0,
+                                               std::uint64_t shape_id = 0) {
+    // The decoder says the keys and their types are the last call's: so are the ids.
+    if (shape_id != 0 && shape_id == last_shape_id_) return out_;
+    return internSlow(raw, keys_id, shape_id);
+  }
+  // obs.fields and obs.fields_token for the record `notes` describes.
+  void intern(const DecodeNotes& notes, detectors::Observation& obs) {
+    if (notes.fields.empty()) return;
+    obs.fields = intern(notes.fields, notes.keys_id, notes.shape_id);
+    obs.fields_token = notes.shape_id;
+  }
 
  private:
+  std::span<const detectors::FieldSeen> internSlow(std::span<const RawField> raw,
+                                                   std::uint64_t keys_id, std::uint64_t shape_id);
+
   struct Hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -44,6 +59,7 @@ class FieldInterner {
   std::vector<detectors::FieldSeen> out_;
   std::vector<std::string> last_names_;  // the key sequence out_ answers
   std::uint64_t last_keys_id_ = 0;       // its decoder id; 0: none
+  std::uint64_t last_shape_id_ = 0;      // the decoder's shape id out_ answers; 0: none
 };
 
 }  // namespace vigil::stream

@@ -114,7 +114,7 @@ void PartitionWorker::processLane(Lane& lane, const LaneLimits& limits) {
     if (notes.latency_wrong_type || notes.count_wrong_type) {
       ++lane.counters.invalid[static_cast<std::size_t>(InvalidReason::kWrongType)];
     }
-    if (!notes.fields.empty()) obs.fields = lane.interner.intern(notes.fields, notes.keys_id);
+    lane.interner.intern(notes, obs);
     if (lane.incomplete) [[unlikely]] {
       // The records before this one are gone: windows reaching back past it
       // are incomplete and must not emit.

@@ -35,7 +35,7 @@ void ReplayEngine::feed(std::string_view value) {
     }
     if (lane.decoder.plan().derived_latency) obs.latency_seconds = 0.0;
     if (notes.latency_wrong_type || notes.count_wrong_type) reject(InvalidReason::kWrongType);
-    if (!notes.fields.empty()) obs.fields = lane.interner.intern(notes.fields, notes.keys_id);
+    lane.interner.intern(notes, obs);
     if (lane.watermark != Timestamp::min() && lane.detector->isLate(obs.event_time, lane.watermark)) {
       reject(InvalidReason::kLate);
       continue;

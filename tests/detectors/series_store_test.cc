@@ -212,6 +212,25 @@ TEST(FieldShapesTest, SameListSameIdAndSetsAreSorted) {
   EXPECT_EQ(shapes.intern({}), 2u);  // no fields at all is a shape too
 }
 
+// A token vouches for the fields it comes with: the same token as the last call answers the last
+// id, another one is looked up (tokens of different lists interleave correctly).
+TEST(FieldShapesTest, TokensAnswerWithoutComparing) {
+  FieldShapes shapes;
+  const FieldSeen x[] = {{5, kJsonString}, {2, kJsonNumber}};
+  const FieldSeen y[] = {{5, kJsonString}, {2, kJsonString}};
+  const auto ix = shapes.intern(x, 100);
+  const auto iy = shapes.intern(y, 200);
+  EXPECT_NE(ix, iy);
+  EXPECT_EQ(shapes.intern(y, 200), iy);
+  EXPECT_EQ(shapes.intern(x, 100), ix);
+  EXPECT_EQ(shapes.intern(x, 100), ix);
+  EXPECT_EQ(shapes.intern(y, 0), iy);    // no token: compared
+  EXPECT_EQ(shapes.intern(x, 200), ix);  // a token not of the last list: compared
+  // The token is trusted: an equal token is answered without looking at the list.
+  EXPECT_EQ(shapes.intern(y, 200), ix);
+  EXPECT_EQ(shapes.size(), 2u);
+}
+
 TEST(FieldSetTest, MergeIsTheUnionOfIdsAndTypes) {
   // Against a plain map, over random sets: subsets (the fast path), new ids in
   // front, between and behind, and new types on known ids.

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <limits>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
@@ -808,6 +809,68 @@ TEST(DecoderTest, KeysIdFollowsTheKeySequence) {
   const std::uint64_t third = keysId(R"({"pipeline_id":"b","ts":2,"x":1})");
   EXPECT_NE(third, second);
   EXPECT_NE(third, 0u);
+}
+
+// Records with the same keys in the same order and of the same types share a shape id: a type
+// that changes, or a record rejected half-way (which may have changed what the decoder knows),
+// gives the next record a new one.
+TEST(DecoderTest, ShapeIdFollowsKeysAndTypes) {
+  Decoder decoder(everyRolePlan());
+  DecodeNotes notes;
+  const auto shapeId = [&](std::string_view value) {
+    decodeOn(decoder, value, notes);
+    return notes.shape_id;
+  };
+  const std::uint64_t numbers = shapeId(R"({"pipeline_id":"a","ts":1,"x":1})");
+  const std::uint64_t keys = notes.keys_id;
+  EXPECT_NE(numbers, 0u);
+  EXPECT_EQ(shapeId(R"({"pipeline_id":"b","ts":2,"x":5})"), numbers);
+  const std::uint64_t strings = shapeId(R"({"pipeline_id":"b","ts":2,"x":"s"})");
+  EXPECT_NE(strings, numbers);
+  EXPECT_NE(strings, 0u);
+  EXPECT_EQ(notes.keys_id, keys);  // the keys did not change, only a type
+  EXPECT_EQ(shapeId(R"({"pipeline_id":"c","ts":3,"x":"t"})"), strings);
+  // Rejected once its "x" was seen to be a number (a malformed one): the next record with a number
+  // there is not taken for the strings' shape.
+  EXPECT_EQ(shapeId(R"({"pipeline_id":"b","ts":2,"x":1x})"), 0u);
+  const std::uint64_t after = shapeId(R"({"pipeline_id":"b","ts":2,"x":1})");
+  EXPECT_NE(after, strings);
+  EXPECT_NE(after, 0u);
+  // Without the schema check there is no shape to tell.
+  Decoder untracked(pipelinePlan());
+  decodeOn(untracked, R"({"pipeline_id":"a","ts":1,"x":1})", notes);
+  EXPECT_EQ(notes.shape_id, 0u);
+}
+
+// On randomized input, two records given the same shape id have equal fields: names, order and
+// types. Few key lists and types, so shapes repeat; some records are cut short by a bad value
+// after some of their fields were read.
+TEST(DecoderTest, EqualShapeIdsMeanEqualFields) {
+  const std::vector<std::vector<std::string>> lists = {
+      {"pipeline_id", "ts", "a", "b"}, {"pipeline_id", "ts", "b", "a"}, {"pipeline_id", "ts", "a"}};
+  const std::vector<std::string> values = {"1", R"("s")", "null"};
+  std::mt19937_64 rng(11);
+  std::uniform_int_distribution<int> percent(0, 99);
+  Decoder decoder(everyRolePlan());
+  DecodeNotes notes;
+  std::map<std::uint64_t, std::vector<std::pair<std::string, std::uint8_t>>> seen;
+  int repeats = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const auto& keys = lists[static_cast<std::size_t>(percent(rng)) % lists.size()];
+    std::string value = R"({"pipeline_id":"p","ts":1)";
+    for (std::size_t k = 2; k < keys.size(); ++k) {
+      value += ",\"" + keys[k] + "\":" + values[static_cast<std::size_t>(percent(rng)) % 3];
+    }
+    if (percent(rng) < 5) value += R"(,"z":tru)";
+    value += '}';
+    const Result r = decodeOn(decoder, value, notes);
+    if (r.reason || notes.shape_id == 0) continue;
+    const auto [it, first] = seen.emplace(notes.shape_id, r.fields);
+    if (first) continue;
+    ++repeats;
+    ASSERT_EQ(r.fields, it->second) << value;
+  }
+  EXPECT_GT(repeats, 500);  // the comparison ran, not only first sightings
 }
 
 // --- Plan and names -------------------------------------------------------------------------
