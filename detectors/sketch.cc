@@ -38,9 +38,17 @@ constexpr int kMaxSpan = static_cast<int>(QuantileSketch::kMaxBuckets);
 constexpr int kMinGrowth = 64;
 
 // Counters saturate rather than wrap: a wrapped bucket would silently move every quantile.
-inline void addSaturating(std::uint32_t& bucket, std::uint64_t n) {
+// Sets `lost` when counts were lost (a local of the caller's loop: the branch is never taken in
+// practice, so the loop costs what it did without the flag).
+inline void addSaturating(std::uint32_t& bucket, std::uint64_t n, bool& lost) {
   constexpr std::uint64_t kMax = std::numeric_limits<std::uint32_t>::max();
-  bucket = static_cast<std::uint32_t>(std::min<std::uint64_t>(kMax, bucket + n));
+  const std::uint64_t sum = bucket + n;
+  if (sum > kMax) [[unlikely]] {
+    bucket = static_cast<std::uint32_t>(kMax);
+    lost = true;
+  } else {
+    bucket = static_cast<std::uint32_t>(sum);
+  }
 }
 
 // [first, last] positions of the non-zero counters; first > last when all are zero.
@@ -127,7 +135,9 @@ void QuantileSketch::addDense(int index, std::uint64_t count) {
     index = std::max(index, offset_);
   }
   const int position = index - offset_;
-  addSaturating(buckets_[position], count);
+  bool lost = false;
+  addSaturating(buckets_[position], count, lost);
+  exact_counts_ = exact_counts_ && !lost;
   widenUsed(position, position);
 }
 
@@ -172,10 +182,12 @@ void QuantileSketch::ensureRange(int lo, int hi) {
   if (new_lo == offset_ && new_hi == offset_ + size - 1) return;
 
   std::vector<std::uint32_t> grown(static_cast<std::size_t>(new_hi - new_lo + 1), 0);
+  bool lost = false;
   for (int k = has_data ? first : size; k <= last; ++k) {
     const int index = std::max(offset_ + k, new_lo);
-    addSaturating(grown[index - new_lo], buckets_[k]);
+    addSaturating(grown[index - new_lo], buckets_[k], lost);
   }
+  exact_counts_ = exact_counts_ && !lost;
   buckets_ = std::move(grown);
   offset_ = new_lo;
   std::tie(used_first_, used_last_) = nonZeroExtent(buckets_);  // rare: only when the store moves
@@ -207,16 +219,19 @@ void QuantileSketch::merge(const QuantileSketch& other) {
     const bool covered = lo >= offset_ && hi < offset_ + static_cast<int>(buckets_.size());
     const bool below_only = hi < offset_ && full_and_pinned;
     if (!covered && !below_only) ensureRange(lo, hi);
+    // A local: a member written in the loop would be stored at every bucket.
+    bool lost = false;
     if (&other == this) {
-      for (auto& b : buckets_) addSaturating(b, b);
+      for (auto& b : buckets_) addSaturating(b, b, lost);
     } else {
       for (int k = first; k <= last; ++k) {
         const int index = std::max(other.offset_ + k, offset_);
-        addSaturating(buckets_[index - offset_], other.buckets_[k]);
+        addSaturating(buckets_[index - offset_], other.buckets_[k], lost);
       }
       widenUsed(std::max(other.offset_ + first, offset_) - offset_,
                 std::max(other.offset_ + last, offset_) - offset_);
     }
+    exact_counts_ = exact_counts_ && !lost;
   }
   if (count_ == 0) {
     min_ = other.min_;
@@ -229,6 +244,7 @@ void QuantileSketch::merge(const QuantileSketch& other) {
   zero_count_ += other_zero;
   rejected_ += other_rejected;
   extremes_exact_ = extremes_exact_ && other.extremes_exact_;
+  exact_counts_ = exact_counts_ && other.exact_counts_;
 }
 
 void QuantileSketch::subtract(const QuantileSketch& other) {
@@ -240,17 +256,23 @@ void QuantileSketch::subtract(const QuantileSketch& other) {
     if (!dense_) {
       for (auto it = sparse_.begin(); it != sparse_.end(); ++it) {
         if (it->index != index) continue;
+        exact_counts_ &= c <= it->count;
         it->count = static_cast<std::uint16_t>(it->count - std::min<std::uint32_t>(c, it->count));
         if (it->count == 0) sparse_.erase(it);
         return;
       }
+      exact_counts_ = false;  // nothing to take from
       return;
     }
     // The same mapping merge() used: indices below a collapsed store's range
     // went to its lowest bucket.
     const int position = std::max(index, offset_) - offset_;
-    if (position < 0 || position >= static_cast<int>(buckets_.size())) return;
+    if (position < 0 || position >= static_cast<int>(buckets_.size())) {
+      exact_counts_ = false;
+      return;
+    }
     auto& bucket = buckets_[static_cast<std::size_t>(position)];
+    exact_counts_ &= c <= bucket;
     bucket -= std::min(c, bucket);
   };
   if (!other.dense_) {
@@ -261,6 +283,7 @@ void QuantileSketch::subtract(const QuantileSketch& other) {
       if (c != 0) take(other.offset_ + k, c);
     }
   }
+  exact_counts_ &= other.count_ <= count_ && other.zero_count_ <= zero_count_;
   count_ -= std::min(count_, other.count_);
   zero_count_ -= std::min(zero_count_, other.zero_count_);
   if (count_ == 0) {
@@ -279,6 +302,7 @@ void QuantileSketch::clear() {
   sparse_.clear();
   dense_ = false;
   extremes_exact_ = true;
+  exact_counts_ = true;
   used_first_ = 0;
   used_last_ = -1;
   zero_count_ = 0;
@@ -304,7 +328,7 @@ void QuantileSketch::quantiles(std::span<const double> qs, std::span<double> out
     quantiles(qs.subspan(kChunk), out.subspan(kChunk));
     return;
   }
-  constexpr std::uint64_t kAnswered = std::numeric_limits<std::uint64_t>::max();
+  constexpr std::uint64_t kAnswered = kAnsweredRank;
   std::array<std::uint64_t, kChunk> ranks;
   bool walks = false;
   for (std::size_t i = 0; i < qs.size(); ++i) {
@@ -359,6 +383,9 @@ void QuantileSketch::quantiles(std::span<const double> qs, std::span<double> out
       if (seen > target) reach(it->index);
     }
     if (!extremes_exact_ && !sparse_.empty()) beyond = valueOf(sorted[sparse_.size() - 1].index);
+  } else if (exact_counts_ && target > zero_count_ + (count_ - zero_count_) / 2) {
+    walkDown(qs, out, std::span<const std::uint64_t>(ranks.data(), qs.size()), lo, hi);
+    return;
   } else {
     for (int k = used_first_; k <= used_last_; ++k) {
       seen += buckets_[static_cast<std::size_t>(k)];
@@ -370,6 +397,29 @@ void QuantileSketch::quantiles(std::span<const double> qs, std::span<double> out
     // Only reachable when a saturated counter lost counts.
   }
   for (; next < qs.size(); skipAnswered()) out[next++] = beyond;
+}
+
+void QuantileSketch::walkDown(std::span<const double> qs, std::span<double> out,
+                              std::span<const std::uint64_t> ranks, double lo, double hi) const {
+  // Rank r lies in the highest bucket k where the values in buckets k and above outnumber the
+  // count_ - 1 - r values above rank r. The highest rank is answered first.
+  std::size_t next = qs.size();  // answers out[next - 1] next
+  const auto skipAnswered = [&] {
+    while (next > 0 && ranks[next - 1] == kAnsweredRank) --next;
+  };
+  skipAnswered();
+  std::uint64_t above = 0;  // values in the buckets above k
+  int k = used_last_;
+  for (; next > 0; skipAnswered()) {
+    const std::uint64_t values_above = count_ - 1 - ranks[next - 1];
+    while (k > used_first_ && above + buckets_[static_cast<std::size_t>(k)] <= values_above) {
+      above += buckets_[static_cast<std::size_t>(k)];
+      --k;
+    }
+    // With exact counts the rank is in bucket k; the lowest bucket also takes any rank left.
+    // Every value in the bucket lies in [min, max]; clamping can only reduce the error.
+    out[--next] = std::clamp(valueOf(offset_ + k), lo, hi);
+  }
 }
 
 double QuantileSketch::min() const {

@@ -86,6 +86,13 @@ class QuantileSketch {
   // span would exceed kMaxBuckets, so that indices below the kept range map to buckets_[0].
   void ensureRange(int lo, int hi);
 
+  // A rank in quantiles() that a rule has already answered.
+  static constexpr std::uint64_t kAnsweredRank = ~std::uint64_t{0};
+  // quantiles() over a dense store with exact counts, from the top bucket down: the ranks of
+  // p95 and p99 are reached after the few buckets above them. `ranks` as quantiles() has them.
+  void walkDown(std::span<const double> qs, std::span<double> out,
+                std::span<const std::uint64_t> ranks, double lo, double hi) const;
+
   void widenUsed(int first, int last);
   // Adds `count` at bucket index `index`, in whichever store is active.
   void addAt(int index, std::uint64_t count);
@@ -110,6 +117,9 @@ class QuantileSketch {
   int used_first_ = 0;
   int used_last_ = -1;
   bool extremes_exact_ = true;  // false once subtract() ran: min_/max_ may be stale
+  // The counters and zero_count_ add up to count_: false once a saturated counter (or a
+  // subtract() of what was never merged) lost counts. Only then must a query walk up.
+  bool exact_counts_ = true;
   std::uint64_t zero_count_ = 0;
   std::uint64_t count_ = 0;
   std::uint64_t rejected_ = 0;

@@ -180,6 +180,74 @@ TEST(SketchTest, QuantilesInOneWalkEqualQuantileOneByOne) {
     }
   }
 }
+// Every rank is answered with the representative of the bucket holding the exact value at that
+// rank (clamped to [min, max]), whether the walk starts from the bottom (low ranks) or the top
+// (high ranks); merged sketches, zeros included. The reference is a three-value sketch, whose
+// middle rank is the representative of its middle value's bucket.
+TEST(SketchTest, EveryRankAnswersTheBucketOfItsExactValue) {
+  const auto representative = [](double v) {
+    QuantileSketch one;
+    one.add(v / 1000);
+    one.add(v);
+    one.add(v * 1000);
+    return one.quantile(0.5);
+  };
+  std::mt19937_64 rng(21);
+  std::lognormal_distribution<double> value(std::log(0.12), 0.8);
+  std::vector<double> qs;
+  for (int i = 0; i <= 100; ++i) qs.push_back(i / 100.0);
+  for (double q : {0.95, 0.99, 0.995, 0.999}) qs.push_back(q);
+  std::sort(qs.begin(), qs.end());
+  for (int trial = 0; trial < 40; ++trial) {
+    const std::size_t n = 40 + rng() % 3000;
+    std::vector<double> values;
+    QuantileSketch parts[3];
+    for (std::size_t i = 0; i < n; ++i) {
+      const double v = rng() % 20 == 0 ? 0.0 : value(rng);
+      values.push_back(v);
+      parts[rng() % 3].add(v);
+    }
+    QuantileSketch sketch = parts[0];
+    sketch.merge(parts[1]);
+    sketch.merge(parts[2]);
+    std::sort(values.begin(), values.end());
+    const auto zeros = static_cast<std::size_t>(std::count(values.begin(), values.end(), 0.0));
+    std::vector<double> all(qs.size());
+    sketch.quantiles(qs, all);
+    for (std::size_t i = 0; i < qs.size(); ++i) {
+      const auto rank = static_cast<std::size_t>(std::floor(qs[i] * static_cast<double>(n - 1)));
+      double expected = 0;
+      if (rank < zeros) {
+        expected = 0;
+      } else if (rank == 0 || rank == n - 1) {
+        expected = values[rank];
+      } else {
+        expected = std::clamp(representative(values[rank]), values.front(), values.back());
+      }
+      ASSERT_EQ(sketch.quantile(qs[i]), expected) << "trial " << trial << " q " << qs[i];
+      ASSERT_EQ(all[i], expected) << "trial " << trial << " q " << qs[i];
+    }
+  }
+}
+
+// A counter that saturates loses counts; the answers then still do not depend on which ranks
+// are asked together.
+TEST(SketchTest, SaturatedCountersAnswerTheSameOneByOneOrTogether) {
+  constexpr std::uint32_t kMax = std::numeric_limits<std::uint32_t>::max();
+  QuantileSketch sketch;
+  for (int i = 0; i < 40; ++i) sketch.add(1.0 + i);  // dense
+  sketch.add(1.0, kMax);
+  sketch.add(1.0, kMax);  // the bucket of 1.0 saturates
+  const std::vector<double> qs = {0.01, 0.5, 0.99};
+  std::vector<double> together(qs.size());
+  sketch.quantiles(qs, together);
+  for (std::size_t i = 0; i < qs.size(); ++i) {
+    EXPECT_EQ(sketch.quantile(qs[i]), together[i]) << qs[i];
+    EXPECT_GE(together[i], sketch.min());
+    EXPECT_LE(together[i], sketch.max());
+  }
+}
+
 // Proves an empty sketch has no quantile, min or max rather than a made-up 0.
 TEST(SketchTest, EmptySketchReturnsNaN) {
   const QuantileSketch sketch;
