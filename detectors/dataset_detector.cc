@@ -692,8 +692,13 @@ void DatasetDetector::mergeGroup(Timestamp end, std::uint32_t g, Merged& m) {
         m.fields = &shapes.fields(series.shape);
       } else {
         m.merged_fields.clear();
-        series.ring.forEachInWindow(
-            end, [&](Timestamp, const StepStats& s) { m.merged_fields.merge(s.fields(shapes)); });
+        // Steps of one shape share its set: a run of them is merged once.
+        const FieldSet* last = nullptr;
+        series.ring.forEachInWindow(end, [&](Timestamp, const StepStats& s) {
+          const FieldSet& fields = s.fields(shapes);
+          if (&fields != last) m.merged_fields.merge(fields);
+          last = &fields;
+        });
         m.fields = &m.merged_fields;
       }
     } else {
