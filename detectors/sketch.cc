@@ -252,27 +252,28 @@ void QuantileSketch::subtract(const QuantileSketch& other) {
     if (&other == this) clear();
     return;
   }
-  auto take = [this](int index, std::uint32_t c) {
+  bool lost = false;  // a local, as in merge()
+  auto take = [this, &lost](int index, std::uint32_t c) {
     if (!dense_) {
       for (auto it = sparse_.begin(); it != sparse_.end(); ++it) {
         if (it->index != index) continue;
-        exact_counts_ &= c <= it->count;
+        lost |= c > it->count;
         it->count = static_cast<std::uint16_t>(it->count - std::min<std::uint32_t>(c, it->count));
         if (it->count == 0) sparse_.erase(it);
         return;
       }
-      exact_counts_ = false;  // nothing to take from
+      lost = true;  // nothing to take from
       return;
     }
     // The same mapping merge() used: indices below a collapsed store's range
     // went to its lowest bucket.
     const int position = std::max(index, offset_) - offset_;
     if (position < 0 || position >= static_cast<int>(buckets_.size())) {
-      exact_counts_ = false;
+      lost = true;
       return;
     }
     auto& bucket = buckets_[static_cast<std::size_t>(position)];
-    exact_counts_ &= c <= bucket;
+    lost |= c > bucket;
     bucket -= std::min(c, bucket);
   };
   if (!other.dense_) {
@@ -283,7 +284,8 @@ void QuantileSketch::subtract(const QuantileSketch& other) {
       if (c != 0) take(other.offset_ + k, c);
     }
   }
-  exact_counts_ &= other.count_ <= count_ && other.zero_count_ <= zero_count_;
+  lost |= other.count_ > count_ || other.zero_count_ > zero_count_;
+  exact_counts_ = exact_counts_ && !lost;
   count_ -= std::min(count_, other.count_);
   zero_count_ -= std::min(zero_count_, other.zero_count_);
   if (count_ == 0) {

@@ -277,8 +277,8 @@ bool sameBytes(const char* a, const char* b, std::size_t n) {
   return n == 0 || *a == *b;
 }
 
-// Ids of key sequences and shapes (DecodeNotes::keys_id, shape_id), unique in the process so that ids of different
-// decoders never meet by chance.
+// Ids of key sequences and shapes (DecodeNotes::keys_id, shape_id), unique in the process so
+// that ids of different decoders never meet by chance.
 std::uint64_t nextKeysId() {
   static std::atomic<std::uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);
