@@ -202,16 +202,18 @@ void QuantileSketch::merge(const QuantileSketch& other) {
   const std::uint64_t other_count = other.count_;
   const std::uint64_t other_zero = other.zero_count_;
   const std::uint64_t other_rejected = other.rejected_;
-  if (&other == this && !dense_) {
+  // Also read once: a sparse self-merge may turn this sketch, and so `other`, dense half-way.
+  const bool other_dense = other.dense_;
+  if (&other == this && !other_dense) {
     const std::vector<SparseBucket> copy = sparse_;
     for (const SparseBucket& b : copy) addAt(b.index, b.count);
-  } else if (!other.dense_) {
+  } else if (!other_dense) {
     for (const SparseBucket& b : other.sparse_) addAt(b.index, b.count);
   } else if (!dense_) {
     densify();
   }
-  const int first = other.dense_ ? other.used_first_ : 0;
-  const int last = other.dense_ ? other.used_last_ : -1;
+  const int first = other_dense ? other.used_first_ : 0;
+  const int last = other_dense ? other.used_last_ : -1;
   if (first <= last) {
     const int lo = other.offset_ + first;
     const int hi = other.offset_ + last;
@@ -285,7 +287,8 @@ void QuantileSketch::subtract(const QuantileSketch& other) {
     }
   }
   lost |= other.count_ > count_ || other.zero_count_ > zero_count_;
-  exact_counts_ = exact_counts_ && !lost;
+  // Counts `other` lost were never taken from this sketch's counters either.
+  exact_counts_ = exact_counts_ && other.exact_counts_ && !lost;
   count_ -= std::min(count_, other.count_);
   zero_count_ -= std::min(zero_count_, other.zero_count_);
   if (count_ == 0) {
@@ -340,7 +343,9 @@ void QuantileSketch::quantiles(std::span<const double> qs, std::span<double> out
       continue;
     }
     const double q = std::clamp(qs[i], 0.0, 1.0);
-    const auto rank = static_cast<std::uint64_t>(std::floor(q * static_cast<double>(count_ - 1)));
+    // The double product may round past the last rank when count_ is beyond 2^53.
+    const auto rank = std::min(
+        count_ - 1, static_cast<std::uint64_t>(std::floor(q * static_cast<double>(count_ - 1))));
     if (rank < zero_count_) {
       out[i] = 0;
     } else if (extremes_exact_ && rank == 0) {

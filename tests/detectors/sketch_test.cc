@@ -363,6 +363,24 @@ TEST(SketchTest, SelfMergeDoublesCounts) {
   EXPECT_EQ(sketch.quantile(0.9), p90);
 }
 
+// A sparse sketch merged into itself turns dense half-way (a pair's count passes 65,535): it
+// still answers as a sketch fed the same values twice.
+TEST(SketchTest, SparseSelfMergeThatTurnsDenseDoublesCounts) {
+  QuantileSketch sketch;
+  QuantileSketch twice;
+  sketch.add(1.0, 60'000);
+  twice.add(1.0, 120'000);
+  for (int v = 2; v <= 20; ++v) {
+    sketch.add(v, 1'000);
+    twice.add(v, 2'000);
+  }
+  sketch.merge(sketch);
+  ASSERT_EQ(sketch.count(), twice.count());
+  for (double q : {0.3, 0.6, 0.7, 0.9, 0.95, 0.99}) {
+    EXPECT_EQ(sketch.quantile(q), twice.quantile(q)) << q;
+  }
+}
+
 // Proves clear() forgets values, the zero bucket, rejections and min/max.
 TEST(SketchTest, ClearResets) {
   QuantileSketch sketch = sketchOf(lognormal(10, 1.0, 1.0, 1'000));
