@@ -123,6 +123,18 @@ namespace {
 
 const FieldSet kNoFields;
 
+// Merges into `into` the fields of every step of `series`' window ending at `end`. Steps of one
+// shape share its set: a run of them is merged once (a merge is a union).
+void mergeWindowFields(const SeriesStore::Series& series, const FieldShapes& shapes, Timestamp end,
+                       FieldSet& into) {
+  const FieldSet* last = nullptr;
+  series.ring.forEachInWindow(end, [&](Timestamp, const StepStats& s) {
+    const FieldSet& fields = s.fields(shapes);
+    if (&fields != last) into.merge(fields);
+    last = &fields;
+  });
+}
+
 // Takes back the events a series was judged to emit since `before` while its
 // windows are rebuilt (SeriesStore::silenceThrough); returns how many.
 std::uint64_t dropSilenced(Timestamp end, Timestamp silent_through, std::vector<FailureEvent>& out,
@@ -692,22 +704,13 @@ void DatasetDetector::mergeGroup(Timestamp end, std::uint32_t g, Merged& m) {
         m.fields = &shapes.fields(series.shape);
       } else {
         m.merged_fields.clear();
-        // Steps of one shape share its set: a run of them is merged once.
-        const FieldSet* last = nullptr;
-        series.ring.forEachInWindow(end, [&](Timestamp, const StepStats& s) {
-          const FieldSet& fields = s.fields(shapes);
-          if (&fields != last) m.merged_fields.merge(fields);
-          last = &fields;
-        });
+        mergeWindowFields(series, shapes, end, m.merged_fields);
         m.fields = &m.merged_fields;
       }
     } else {
       m.merged_latency.merge(w.latency);
       if (latest != nullptr) m.merged_latest_fields.merge(latest->fields(shapes));
-      if (schema_) {
-        series.ring.forEachInWindow(
-            end, [&](Timestamp, const StepStats& s) { m.merged_fields.merge(s.fields(shapes)); });
-      }
+      if (schema_) mergeWindowFields(series, shapes, end, m.merged_fields);
     }
   }
   if (!summed_volume) m.volume = static_cast<double>(m.records);

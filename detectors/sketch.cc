@@ -333,11 +333,10 @@ void QuantileSketch::quantiles(std::span<const double> qs, std::span<double> out
     quantiles(qs.subspan(kChunk), out.subspan(kChunk));
     return;
   }
-  constexpr std::uint64_t kAnswered = kAnsweredRank;
   std::array<std::uint64_t, kChunk> ranks;
   bool walks = false;
   for (std::size_t i = 0; i < qs.size(); ++i) {
-    ranks[i] = kAnswered;
+    ranks[i] = kAnsweredRank;
     if (count_ == 0 || std::isnan(qs[i])) {
       out[i] = std::numeric_limits<double>::quiet_NaN();
       continue;
@@ -362,10 +361,10 @@ void QuantileSketch::quantiles(std::span<const double> qs, std::span<double> out
   const double lo = extremes_exact_ ? min_ : -std::numeric_limits<double>::infinity();
   const double hi = extremes_exact_ ? max_ : std::numeric_limits<double>::infinity();
   std::size_t next = 0;  // the first q not answered yet, and its rank
-  std::uint64_t target = kAnswered;
+  std::uint64_t target = kAnsweredRank;
   const auto skipAnswered = [&] {
-    while (next < qs.size() && ranks[next] == kAnswered) ++next;
-    target = next < qs.size() ? ranks[next] : kAnswered;
+    while (next < qs.size() && ranks[next] == kAnsweredRank) ++next;
+    target = next < qs.size() ? ranks[next] : kAnsweredRank;
   };
   skipAnswered();
   std::uint64_t seen = zero_count_;
@@ -391,7 +390,7 @@ void QuantileSketch::quantiles(std::span<const double> qs, std::span<double> out
     }
     if (!extremes_exact_ && !sparse_.empty()) beyond = valueOf(sorted[sparse_.size() - 1].index);
   } else if (exact_counts_ && target > zero_count_ + (count_ - zero_count_) / 2) {
-    walkDown(qs, out, std::span<const std::uint64_t>(ranks.data(), qs.size()), lo, hi);
+    walkDown(std::span<const std::uint64_t>(ranks.data(), qs.size()), out, lo, hi);
     return;
   } else {
     for (int k = used_first_; k <= used_last_; ++k) {
@@ -406,11 +405,11 @@ void QuantileSketch::quantiles(std::span<const double> qs, std::span<double> out
   for (; next < qs.size(); skipAnswered()) out[next++] = beyond;
 }
 
-void QuantileSketch::walkDown(std::span<const double> qs, std::span<double> out,
-                              std::span<const std::uint64_t> ranks, double lo, double hi) const {
+void QuantileSketch::walkDown(std::span<const std::uint64_t> ranks, std::span<double> out,
+                              double lo, double hi) const {
   // Rank r lies in the highest bucket k where the values in buckets k and above outnumber the
   // count_ - 1 - r values above rank r. The highest rank is answered first.
-  std::size_t next = qs.size();  // answers out[next - 1] next
+  std::size_t next = ranks.size();  // answers out[next - 1] next
   const auto skipAnswered = [&] {
     while (next > 0 && ranks[next - 1] == kAnsweredRank) --next;
   };

@@ -89,9 +89,10 @@ class QuantileSketch {
   // A rank in quantiles() that a rule has already answered.
   static constexpr std::uint64_t kAnsweredRank = ~std::uint64_t{0};
   // quantiles() over a dense store with exact counts, from the top bucket down: the ranks of
-  // p95 and p99 are reached after the few buckets above them. `ranks` as quantiles() has them.
-  void walkDown(std::span<const double> qs, std::span<double> out,
-                std::span<const std::uint64_t> ranks, double lo, double hi) const;
+  // p95 and p99 are reached after the few buckets above them. `ranks` as quantiles() has them,
+  // one for each of `out`.
+  void walkDown(std::span<const std::uint64_t> ranks, std::span<double> out, double lo,
+                double hi) const;
 
   void widenUsed(int first, int last);
   // Adds `count` at bucket index `index`, in whichever store is active.

@@ -279,7 +279,7 @@ bool sameBytes(const char* a, const char* b, std::size_t n) {
 
 // Ids of key sequences and shapes (DecodeNotes::keys_id, shape_id), unique in the process so
 // that ids of different decoders never meet by chance.
-std::uint64_t nextKeysId() {
+std::uint64_t nextDecoderId() {
   static std::atomic<std::uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);
 }
@@ -614,15 +614,15 @@ std::optional<InvalidReason> Decoder::Impl::decode(const DecodePlan& plan, std::
     return InvalidReason::kInvalidJson;
   }
   if (keys_changed_ || position != keys_count_) {
-    keys_id_ = nextKeysId();
+    keys_id_ = nextDecoderId();
     keys_count_ = position;
     keys_changed_ = false;
     types_changed_ = true;
   }
   notes.keys_id = keys_id_;
-  if (plan.track_fields) {
+  if (track_fields) {
     if (types_changed_) {
-      shape_id_ = nextKeysId();
+      shape_id_ = nextDecoderId();
       types_changed_ = false;
     }
     notes.shape_id = shape_id_;
